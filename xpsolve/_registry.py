@@ -1,0 +1,131 @@
+"""Solver registry: every solver registers a :class:`SolverSpec`; front doors dispatch through it."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+
+from ._options import describe
+
+__all__ = ["SolverSpec", "register_solver", "get_solver", "list_solvers", "show_options"]
+
+ALL_NAMESPACES = ("numpy", "array_api_strict", "torch", "cupy")
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSpec:
+    """Description of one solver method.
+
+    Parameters
+    ----------
+    name : str
+        Lowercase, hyphenated method name (``"sinkhorn-log"``).
+    family : str
+        Front door that dispatches to it (``"ot"``, ``"minimize"``, ``"bilevel"``, ...).
+    func : callable
+        Private implementation ``func(*problem_args, xp=..., callback=..., **options)``.
+    options : dict
+        Option name -> list of constraints (see :mod:`xpsolve._options`).
+    namespaces : tuple of str
+        Array namespaces the solver supports.
+    numba : bool
+        Whether the solver has Numba kernels for NumPy inputs.
+    needs : frozenset of str
+        Arguments the method requires (``"jac"``, ``"hessp"``, ...).
+    accepts : frozenset of str
+        Optional arguments the method uses when given (``"hessp"``, ``"constraints"``).
+    summary : str
+        One-line description shown by :func:`show_options`.
+    """
+
+    name: str
+    family: str
+    func: object
+    options: dict
+    namespaces: tuple = ALL_NAMESPACES
+    numba: bool = False
+    needs: frozenset = frozenset()
+    accepts: frozenset = frozenset()
+    summary: str = ""
+
+    @property
+    def defaults(self) -> dict:
+        """Default option values, read from the implementation's signature."""
+        sig = inspect.signature(self.func)
+        return {k: p.default for k, p in sig.parameters.items()
+                if k in self.options and p.default is not inspect.Parameter.empty}
+
+
+_REGISTRY: dict[tuple[str, str], SolverSpec] = {}
+
+
+def register_solver(spec: SolverSpec) -> SolverSpec:
+    """Add ``spec`` to the registry (replacing a spec of the same family and name)."""
+    if spec.name != spec.name.lower() or " " in spec.name or "_" in spec.name:
+        raise ValueError(f"method names are lowercase and hyphenated; got {spec.name!r}")
+    missing = set(spec.options) - set(inspect.signature(spec.func).parameters)
+    if missing:
+        raise ValueError(f"options {sorted(missing)} of {spec.name!r} are not parameters of its function")
+    _REGISTRY[(spec.family, spec.name)] = spec
+    return spec
+
+
+def unregister_solver(family: str, name: str) -> None:
+    _REGISTRY.pop((family, name), None)
+
+
+def list_solvers(family: str | None = None) -> list[SolverSpec]:
+    """Registered solvers, optionally for one family, sorted by family then name."""
+    _load_all()
+    return sorted((s for s in _REGISTRY.values() if family is None or s.family == family),
+                  key=lambda s: (s.family, s.name))
+
+
+def get_solver(method: str, family: str | None = None) -> SolverSpec:
+    """Look up a method by name (case-insensitive; underscores accepted for hyphens)."""
+    _load_all()
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string or a callable; got {type(method).__name__}.")
+    key = method.lower().replace("_", "-")
+    matches = [s for (fam, name), s in _REGISTRY.items()
+               if name == key and (family is None or fam == family)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ValueError(f"method {method!r} exists in several families "
+                         f"({', '.join(s.family for s in matches)}); pass family=.")
+    names = sorted(name for (fam, name) in _REGISTRY if family is None or fam == family)
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    where = f" for {family!r} problems" if family else ""
+    raise ValueError(f"Unknown method {method!r}{where}.{hint} Valid methods: {', '.join(names) or 'none'}.")
+
+
+def show_options(method: str, family: str | None = None, disp: bool = True) -> str:
+    """Print (or return, with ``disp=False``) the options of ``method``.
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> text = xpsolve.show_options("sinkhorn", disp=False)
+    >>> "tol" in text and "maxiter" in text
+    True
+    """
+    spec = get_solver(method, family)
+    defaults = spec.defaults
+    lines = [f"{spec.name} ({spec.family}): {spec.summary}",
+             f"  namespaces: {', '.join(spec.namespaces)}; numba kernels: {'yes' if spec.numba else 'no'}"]
+    width = max([len(k) for k in spec.options] + [4])
+    for key in sorted(spec.options):
+        lines.append(f"  {key.ljust(width)}  default={defaults.get(key)!r}; "
+                     f"{describe(spec.options[key])}")
+    text = "\n".join(lines)
+    if disp:
+        print(text)
+        return None
+    return text
+
+
+def _load_all() -> None:
+    # Importing the solver modules registers their specs.
+    from . import solvers  # noqa: F401

@@ -1,0 +1,125 @@
+"""The result type, the status table and the callback contract shared by every solver."""
+from __future__ import annotations
+
+import math
+import sys
+
+from scipy.optimize import OptimizeResult as _ScipyOptimizeResult
+
+__all__ = ["OptimizeResult", "STATUS_MESSAGES", "status_message", "IterationReport"]
+
+#: One status table for every solver (ARCHITECTURE.md section 4).
+STATUS_MESSAGES = {
+    0: "Optimization terminated successfully.",
+    1: "Maximum number of iterations reached.",
+    2: "Stalled: no further progress is possible at this precision.",
+    3: "A non-finite value was encountered; the last finite iterate is returned.",
+    4: "Infeasible problem or constraint tolerance not met.",
+    99: "Stopped by the callback (StopIteration).",
+}
+SUCCESS_STATUSES = frozenset({0})
+
+
+def status_message(status: int, detail: str | None = None) -> str:
+    """Return the table message for ``status``, optionally extended with ``detail``."""
+    base = STATUS_MESSAGES[status]
+    return f"{base} {detail}" if detail else base
+
+
+class OptimizeResult(_ScipyOptimizeResult):
+    """Result of an xpsolve solver: a :class:`scipy.optimize.OptimizeResult`.
+
+    Core keys, always present: ``x`` (final iterate, in the input namespace and
+    on the input device), ``fun`` (Python float), ``nit``, ``nfev``, ``success``,
+    ``status``, ``message``, ``history`` (dict of lists, empty unless the
+    ``history`` option is on) and ``backend`` (name of the array namespace).
+    Families add documented keys (``plan`` and ``potentials`` for optimal
+    transport, ``y`` for bilevel problems, ...).
+
+    Status codes: 0 converged, 1 maximum iterations, 2 stalled / precision
+    limit, 3 non-finite value, 4 infeasible or constraint tolerance not met,
+    99 stopped by the callback.
+
+    Examples
+    --------
+    >>> from xpsolve import OptimizeResult
+    >>> r = OptimizeResult(x=[1.0], fun=0.5, nit=3, success=True, status=0,
+    ...                    message="ok")
+    >>> r.fun
+    0.5
+    """
+
+    def __repr__(self) -> str:
+        def short(v):
+            shape = getattr(v, "shape", None)
+            if shape is not None and len(shape) > 0:
+                return f"<{type(v).__module__.split('.')[0]} array shape={tuple(shape)}>"
+            if isinstance(v, dict) and len(v) > 0:
+                return "{" + ", ".join(f"{k!r}: ..." for k in v) + "}"
+            if isinstance(v, (list, tuple)) and len(v) > 6:
+                return f"<{type(v).__name__} of {len(v)}>"
+            return repr(v)
+
+        if not self:
+            return f"{type(self).__name__}()"
+        width = max(map(len, self.keys())) + 1
+        return "\n".join(f"{k.rjust(width)}: {short(v)}" for k, v in self.items())
+
+    def __dir__(self):
+        return list(self.keys())
+
+
+def make_result(*, x, fun, nit: int, status: int, backend: str, detail: str | None = None,
+                nfev: int = 0, history: dict | None = None, **extra) -> OptimizeResult:
+    """Assemble a final :class:`OptimizeResult` with the core fields filled consistently."""
+    fun = float(fun) if fun is not None else math.nan
+    res = OptimizeResult(
+        x=x,
+        fun=fun,
+        nit=int(nit),
+        nfev=int(nfev),
+        success=status in SUCCESS_STATUSES,
+        status=int(status),
+        message=status_message(status, detail),
+        history=history if history is not None else {},
+        backend=backend,
+    )
+    res.update(extra)
+    return res
+
+
+def notify(callback, intermediate_result) -> bool:
+    """Call ``callback(intermediate_result)``; return True when the solver must stop.
+
+    The callback asks for a stop by raising :class:`StopIteration`
+    (``scipy.optimize`` convention); the solver then returns status 99.
+    """
+    if callback is None:
+        return False
+    try:
+        callback(intermediate_result)
+    except StopIteration:
+        return True
+    return False
+
+
+class IterationReport:
+    """Aligned iteration table printed when a solver runs with ``disp=True``."""
+
+    def __init__(self, columns, file=None):
+        self.columns = list(columns)
+        self.file = file if file is not None else sys.stdout
+        self._printed_header = False
+
+    def row(self, **values):
+        if not self._printed_header:
+            print(" ".join(f"{c:>12}" for c in self.columns), file=self.file)
+            self._printed_header = True
+        cells = []
+        for c in self.columns:
+            v = values.get(c, "")
+            if isinstance(v, float):
+                cells.append(f"{v:>12.4e}")
+            else:
+                cells.append(f"{v!s:>12}")
+        print(" ".join(cells), file=self.file)

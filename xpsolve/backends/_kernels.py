@@ -1,0 +1,81 @@
+"""Kernel registry: a named hot loop with a generic Array-API reference and optional twins.
+
+``get_kernel(name, xp)`` returns the Numba twin only when ``xp`` is NumPy, Numba
+imports and ``use_numba`` is configured on (read at call time); the CuPy twin only
+for CuPy; otherwise the generic version, which is the reference the twins are
+tested against.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+
+from .._config import get_config
+from ._namespace import is_cupy_namespace, is_numpy_namespace
+
+__all__ = ["register_kernel", "get_kernel", "list_kernels", "numba_available"]
+
+
+@dataclasses.dataclass
+class _Kernel:
+    name: str
+    generic: object
+    numba: str | None = None  # "module:function", imported lazily
+    cupy: object = None
+
+
+_KERNELS: dict[str, _Kernel] = {}
+
+
+def register_kernel(name: str, *, generic, numba: str | None = None, cupy=None) -> None:
+    """Register kernel ``name``.
+
+    Parameters
+    ----------
+    generic : callable
+        Array-API implementation taking ``xp`` as keyword argument.
+    numba : str, optional
+        ``"module:function"`` of the Numba twin (imported on first use, so that
+        importing xpsolve never compiles or even imports Numba). The twin has the
+        generic signature and receives NumPy arrays.
+    cupy : callable, optional
+        CuPy-specific twin.
+    """
+    _KERNELS[name] = _Kernel(name, generic, numba, cupy)
+
+
+@functools.lru_cache(maxsize=None)
+def numba_available() -> bool:
+    try:
+        importlib.import_module("numba")
+    except Exception:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str):
+    module, func = path.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def get_kernel(name: str, xp, *, use_numba: bool | None = None):
+    """Return the implementation of kernel ``name`` suited to namespace ``xp``."""
+    k = _KERNELS[name]
+    if use_numba is None:
+        use_numba = get_config()["use_numba"]
+    if k.numba is not None and use_numba and is_numpy_namespace(xp) and numba_available():
+        return _load(k.numba)
+    if k.cupy is not None and is_cupy_namespace(xp):
+        return k.cupy
+    return k.generic
+
+
+def kernel_uses_numba(name: str, xp) -> bool:
+    k = _KERNELS[name]
+    return get_kernel(name, xp) is not k.generic and k.numba is not None
+
+
+def list_kernels() -> list[str]:
+    return sorted(_KERNELS)

@@ -1,0 +1,143 @@
+"""Problem registry: ``register_problem``, ``get_problem``, ``list_problems``."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+
+import numpy as np
+
+from ..backends import asarray_on, get_namespace
+
+__all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
+
+_FAMILY_MODULES = ("ot",)  # modules under xpsolve.problems that register problems
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemSpec:
+    name: str
+    family: str
+    make: object
+    build: object
+    sizes: dict
+    defaults: dict
+    summary: str
+    tags: tuple = ()
+
+
+_PROBLEMS: dict[str, ProblemSpec] = {}
+
+
+def register_problem(name, *, family, sizes, build, defaults=None, summary="", tags=()):
+    """Decorator registering ``make(*, rng, **params) -> dict`` as problem ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"<family>/<problem>"``.
+    family : str
+        Solver family (front door) the problem is for.
+    sizes : dict
+        Named size presets -> parameter dicts (``{"tiny": {"n": 20}, ...}``);
+        every problem has ``"tiny"`` (used by tests and the CI smoke plan).
+    build : callable
+        ``build(spec, host, *, size, seed, params, xp, device, dtype) -> Problem``:
+        the family adapter that moves the host data to ``xp`` and attaches the
+        solve/metric functions.
+    defaults : dict, optional
+        Default parameters (overridable per call).
+    """
+
+    def deco(make):
+        if "tiny" not in sizes:
+            raise ValueError(f"problem {name!r} needs a 'tiny' size")
+        _PROBLEMS[name] = ProblemSpec(name, family, make, build, dict(sizes), dict(defaults or {}),
+                                      summary or (make.__doc__ or "").strip().split("\n")[0],
+                                      tuple(tags))
+        return make
+
+    return deco
+
+
+def _load_all():
+    for mod in _FAMILY_MODULES:
+        importlib.import_module(f"xpsolve.problems.{mod}")
+
+
+def list_problems(pattern: str = "*", family: str | None = None) -> list[ProblemSpec]:
+    """Registered problem specs whose name matches the glob ``pattern``.
+
+    Examples
+    --------
+    >>> from xpsolve.problems import list_problems
+    >>> [p.name for p in list_problems("ot/*")][:2]
+    ['ot/additive_cost', 'ot/grid_densities']
+    """
+    _load_all()
+    return sorted((p for p in _PROBLEMS.values()
+                   if fnmatch.fnmatch(p.name, pattern) and (family is None or p.family == family)),
+                  key=lambda p: p.name)
+
+
+def get_problem(name, size="small", seed=0, xp=None, device=None, dtype="float64", **params):
+    """Build an instance of problem ``name``.
+
+    The data are generated on the host with ``numpy.random.default_rng(seed)``
+    and then moved to namespace ``xp`` (default NumPy) on ``device``, so a seed
+    gives the same instance on every backend.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (:func:`list_problems`).
+    size : str
+        A named size preset of the problem (``"tiny"``, ``"small"``, ...).
+    seed : int
+        Seed of the generator.
+    xp : namespace, optional
+        Target array namespace (``array_api_strict``, ``torch``, ``cupy``, ...).
+    device : optional
+        Target device in ``xp``.
+    dtype : str
+        Floating dtype name of the arrays.
+    **params
+        Overrides of the generator parameters (e.g. ``reg=1e-3``).
+
+    Examples
+    --------
+    >>> from xpsolve.problems import get_problem
+    >>> p = get_problem("ot/random_assignment", size="tiny", seed=0)
+    >>> p.data["C"].shape
+    (20, 20)
+    """
+    _load_all()
+    if name not in _PROBLEMS:
+        close = difflib.get_close_matches(name, list(_PROBLEMS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown problem {name!r}.{hint} See xpsolve.problems.list_problems().")
+    spec = _PROBLEMS[name]
+    if size not in spec.sizes:
+        raise ValueError(f"Problem {name!r} has no size {size!r}; sizes: {', '.join(spec.sizes)}")
+    unknown = set(params) - set(spec.defaults) - set(spec.sizes[size])
+    if unknown:
+        raise TypeError(f"Unknown parameter(s) {sorted(unknown)} for problem {name!r}; "
+                        f"valid: {sorted(set(spec.defaults) | set(spec.sizes[size]))}")
+    full = {**spec.defaults, **spec.sizes[size], **params}
+    if xp is None:
+        xp = get_namespace(np.empty(0))
+    dt = getattr(xp, dtype)
+    host = spec.make(rng=np.random.default_rng(seed), **full)
+    return spec.build(spec, host, size=size, seed=seed, params=full, xp=xp, device=device, dtype=dt)
+
+
+def move(host_arrays: dict, xp, device, dtype) -> dict:
+    """Move a dict of host NumPy arrays (others left as they are) to ``xp``."""
+    out = {}
+    for k, v in host_arrays.items():
+        if isinstance(v, np.ndarray):
+            out[k] = asarray_on(v, xp, device, dtype if v.dtype.kind == "f" else None)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,5 @@
+"""Solver families and their front doors."""
+from ._minimize import as_scipy_method, minimize
+from .ot import solve_ot
+
+__all__ = ["minimize", "as_scipy_method", "solve_ot"]
