@@ -56,6 +56,8 @@ class OptimizeResult(_ScipyOptimizeResult):
                 return f"<{type(v).__module__.split('.')[0]} array shape={tuple(shape)}>"
             if isinstance(v, dict) and len(v) > 0:
                 return "{" + ", ".join(f"{k!r}: ..." for k in v) + "}"
+            if isinstance(v, tuple) and any(getattr(e, "shape", None) for e in v):
+                return "(" + ", ".join(short(e) for e in v) + ")"
             if isinstance(v, (list, tuple)) and len(v) > 6:
                 return f"<{type(v).__name__} of {len(v)}>"
             return repr(v)

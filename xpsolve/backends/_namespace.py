@@ -102,6 +102,12 @@ def as_float_array(a, name: str, xp, dev=None, dtype=None):
         if a.dtype == object or a.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array; got dtype {a.dtype}")
         a = xp.asarray(a, device=dev) if dev is not None else xp.asarray(a)
+    try:
+        numeric = xp.isdtype(a.dtype, "numeric") or xp.isdtype(a.dtype, "bool")
+    except Exception:
+        numeric = False
+    if not numeric:
+        raise TypeError(f"{name} must be a real numeric array; got dtype {a.dtype}")
     if dtype is None:
         if xp.isdtype(a.dtype, "real floating"):
             return a

@@ -124,7 +124,7 @@ def random_assignment(*, rng, n, reg):
 @register_problem("ot/uniform_point_clouds", family="ot",
                   sizes={"tiny": {"n": 30}, "small": {"n": 200}, "medium": {"n": 1000},
                          "large": {"n": 2000}},
-                  defaults={"reg": 1e-2, "d": 2}, build=_build)
+                  defaults={"reg": 1e-2, "d": 2}, tags=("contract",), build=_build)
 def uniform_point_clouds(*, rng, n, reg, d):
     r"""Two clouds of ``n`` points uniform in :math:`[0,1]^d`, squared-Euclidean cost, uniform weights.
 

@@ -1,0 +1,177 @@
+"""Contract tests over the solver registry x compatible tiny problems x namespaces.
+
+Every registered solver is picked up automatically: it must have a ``maxiter``
+option, return the core result keys, keep ``x`` in the input namespace and dtype,
+report a status consistent with its message, stop cleanly on StopIteration at the
+same point as ``maxiter``, and reject bad options with the documented messages.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import xpsolve
+from xpsolve import STATUS_MESSAGES, list_solvers
+from xpsolve.backends import get_namespace, namespace_name, to_numpy
+from xpsolve.problems import get_problem, list_problems
+
+CORE_KEYS = {"x", "fun", "nit", "nfev", "success", "status", "message", "history", "backend"}
+
+
+def _cases():
+    cases = []
+    for spec in list_solvers():
+        probs = list_problems(family=spec.family)
+        if not probs:
+            continue
+        # one tiny problem per solver keeps the run short; a family marks its contract
+        # problem with the tag "contract" (one that does not converge in a few iterations)
+        tagged = [p for p in probs if "contract" in p.tags]
+        name = (tagged or probs)[0].name
+        cases.append(pytest.param(spec, name, id=f"{spec.family}:{spec.name}"))
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("spec, problem", CASES)
+def test_result_fields_and_namespace(spec, problem, xp):
+    name = namespace_name(xp)
+    if name not in spec.namespaces:
+        pytest.skip(f"{spec.name} does not support {name}")
+    p = get_problem(problem, size="tiny", seed=0, xp=xp)
+    res = p.solve(spec.name)
+    assert isinstance(res, xpsolve.OptimizeResult)
+    assert CORE_KEYS <= set(res)
+    assert namespace_name(get_namespace(res.x)) == name
+    assert xp.isdtype(res.x.dtype, "real floating") and res.x.dtype == xp.float64
+    assert isinstance(res.fun, float) and isinstance(res.nit, int)
+    assert res.success == (res.status == 0)
+    assert res.message.startswith(STATUS_MESSAGES[res.status])
+    assert res.backend == name
+    assert np.all(np.isfinite(to_numpy(res.x)))
+
+
+@pytest.mark.parametrize("spec, problem", CASES)
+def test_maxiter_zero_and_small(spec, problem):
+    p = get_problem(problem, size="tiny", seed=0)
+    for k in (0, 1):
+        res = p.solve(spec.name, options={"maxiter": k})
+        assert res.nit <= k
+        assert res.status in (0, 1, 2)
+        assert isinstance(res.fun, float)
+
+
+@pytest.mark.parametrize("spec, problem", CASES)
+def test_stop_iteration_equals_maxiter(spec, problem):
+    p = get_problem(problem, size="tiny", seed=0)
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append(intermediate_result.nit)
+        if len(seen) == 3:
+            raise StopIteration
+
+    stopped = p.solve(spec.name, callback=cb, options=_every_iteration(spec))
+    if len(seen) < 3:
+        pytest.skip("solver converged before the third callback")
+    assert stopped.status == 99 and not stopped.success
+    assert stopped.message.startswith(STATUS_MESSAGES[99])
+    k = seen[-1]
+    assert stopped.nit == k
+    capped = p.solve(spec.name, options={**_every_iteration(spec), "maxiter": k})
+    assert capped.nit == k
+    np.testing.assert_allclose(to_numpy(stopped.x), to_numpy(capped.x), rtol=1e-12, atol=1e-14)
+
+
+def _every_iteration(spec):
+    return {"check_every": 1} if "check_every" in spec.options else {}
+
+
+@pytest.mark.parametrize("spec, problem", CASES)
+def test_bad_options_raise_documented_errors(spec, problem):
+    p = get_problem(problem, size="tiny", seed=0)
+    with pytest.raises(TypeError, match=f"Unknown option 'maxiterr' for method '{spec.name}'; "
+                                        "did you mean 'maxiter'"):
+        p.solve(spec.name, options={"maxiterr": 3})
+    with pytest.raises(ValueError, match=f"Option 'maxiter' of method '{spec.name}' must be"):
+        p.solve(spec.name, options={"maxiter": -1})
+
+
+def test_every_solver_declares_maxiter_and_summary():
+    for spec in list_solvers():
+        assert "maxiter" in spec.options, spec.name
+        assert spec.summary, spec.name
+        assert set(spec.namespaces) >= {"numpy"}, spec.name
+        text = xpsolve.show_options(spec.name, family=spec.family, disp=False)
+        assert spec.name in text and "maxiter" in text
+
+
+def test_every_family_with_solvers_has_problems():
+    families = {s.family for s in list_solvers()} - {"minimize"}
+    for fam in families:
+        assert list_problems(family=fam), f"family {fam!r} has no registered problem"
+
+
+def test_callable_method_in_minimize():
+    def gd(fun, x0, *, args=(), jac=None, callback=None, maxiter=50, **kw):
+        x = x0
+        for _ in range(maxiter):
+            x = x - 0.25 * jac(x)
+        return xpsolve.OptimizeResult(x=x, fun=fun(x), nit=maxiter, success=True, status=0,
+                                      message="ok")
+
+    res = xpsolve.minimize(lambda x: float((x - 1) @ (x - 1)), np.zeros(3), method=gd,
+                           jac=lambda x: 2 * (x - 1))
+    np.testing.assert_allclose(res.x, np.ones(3), atol=1e-12)
+
+
+def test_minimize_registered_method_dispatch_and_warnings():
+    from xpsolve._options import Interval
+    from xpsolve._registry import SolverSpec, register_solver, unregister_solver
+    from xpsolve._result import make_result
+
+    def _solve_gd(fun, x0, *, args=(), xp, callback=None, jac, maxiter=100, step=0.25):
+        x = x0
+        for _ in range(maxiter):
+            x = x - step * jac(x, *args)
+        return make_result(x=x, fun=fun(x, *args), nit=maxiter, status=0, backend="numpy")
+
+    register_solver(SolverSpec(name="test-gd", family="minimize", func=_solve_gd,
+                               options={"maxiter": [Interval(int, 0, None)],
+                                        "step": [Interval(float, 0, None, closed="neither")]},
+                               needs=frozenset({"jac"}), summary="test"))
+    try:
+        f = lambda x, c: float((x - c) @ (x - c))  # noqa: E731
+        g = lambda x, c: 2 * (x - c)  # noqa: E731
+        res = xpsolve.minimize(f, [0, 0], method="test-gd", args=(2.0,), jac=g)
+        np.testing.assert_allclose(res.x, [2.0, 2.0])
+        assert res.x.dtype == np.float64  # integer x0 promoted
+        with pytest.warns(RuntimeWarning, match="does not use hessp"):
+            xpsolve.minimize(f, np.zeros(2), method="test-gd", args=(1.0,), jac=g,
+                             hessp=lambda x, p, c: p)
+        with pytest.raises(ValueError, match="requires jac"):
+            xpsolve.minimize(f, np.zeros(2), method="test-gd", args=(1.0,))
+        with pytest.raises(ValueError, match="x0 must be 1-D"):
+            xpsolve.minimize(f, np.zeros((2, 2)), method="test-gd", jac=g)
+        with pytest.raises(ValueError, match="x0 must not contain inf or NaN"):
+            xpsolve.minimize(f, np.array([np.nan, 0]), method="test-gd", jac=g)
+        with pytest.raises(ValueError, match="Unknown method 'test-gdd'.*Did you mean 'test-gd'"):
+            xpsolve.minimize(f, np.zeros(2), method="test-gdd", jac=g)
+        with pytest.raises(TypeError, match="fun must be callable"):
+            xpsolve.minimize(3, np.zeros(2), method="test-gd", jac=g)
+        import scipy.optimize
+
+        sres = scipy.optimize.minimize(f, np.zeros(2), args=(3.0,), jac=g,
+                                       method=xpsolve.as_scipy_method("test-gd"))
+        np.testing.assert_allclose(sres.x, [3.0, 3.0])
+    finally:
+        unregister_solver("minimize", "test-gd")
+
+
+def test_result_repr_is_compact():
+    res = xpsolve.solve_ot(None, None, np.random.default_rng(0).random((50, 50)), 0.1)
+    text = repr(res)
+    assert "array shape=(50, 50)" in text and len(text) < 2000
+    assert math.isfinite(res.fun)
