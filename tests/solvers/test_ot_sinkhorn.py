@@ -240,3 +240,21 @@ def test_mixed_namespaces_raise():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="mix array libraries"):
         solve_ot(A3, torch.asarray(B2), C3, 0.1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_result_stays_on_a_non_default_device(method):
+    xs = pytest.importorskip("array_api_strict")
+    dev = xs.Device("device1")
+    C = xs.asarray(point_cloud_cost(6, 5, 0), device=dev)
+    a = xs.asarray(np.array([0.2, 0.0, 0.3, 0.1, 0.0, 0.4]), device=dev)
+    res = solve_ot(a, None, C, 0.1, method=method)
+    assert res.success
+    assert res.plan.device == dev and res.potentials[0].device == dev and res.log_v.device == dev
+
+
+def test_mixed_devices_raise():
+    xs = pytest.importorskip("array_api_strict")
+    C = xs.asarray(point_cloud_cost(3, 2, 0), device=xs.Device("device1"))
+    with pytest.raises(ValueError, match="different devices"):
+        solve_ot(xs.asarray(A3), None, C, 0.1)
