@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..._options import validate_options
 from ..._registry import get_solver
 from . import _sinkhorn  # noqa: F401  (registers "sinkhorn" and "sinkhorn-log")
+from . import _sns  # noqa: F401  (registers "sns" and "sinkhorn-newton")
 from ._common import restore_zero_weights, strip_zero_weights, validate_ot_inputs
 
 __all__ = ["solve_ot"]
