@@ -39,6 +39,8 @@ _EPS = 2.220446049250313e-16
 #: stagnation stop: err not reduced for this many Newton attempts while below _PRECISION_ERR
 _STALL_STEPS = 5
 _PRECISION_ERR = 1e-12
+#: absorb the scalings of the scaling-form sweeps into the potentials beyond |log u| > this
+_ABSORB = 50.0
 
 
 def _host_module(xp):
@@ -116,8 +118,8 @@ class _State:
 def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, tol=1e-9,
                sparsify="mass", mass_delta0=1e-4, mass_nu=1e-2, topk_density=None,
                max_density=0.1, shift="gradient", cg_tol=None, cg_maxiter=None, ls_c1=1e-4,
-               ls_maxiter=30, fallback_sinkhorn=20, switch_tol=None, check_every=10,
-               history=False, disp=False, warmstart=None):
+               ls_maxiter=30, fallback_sinkhorn=20, switch_tol=None, sinkhorn_form="scaling",
+               check_every=10, history=False, disp=False, warmstart=None):
     r"""Sinkhorn-Newton-Sparse (see :func:`xpsolve.solve_ot`, ``method="sns"``).
 
     Stage 1 runs ``n_sinkhorn`` log-domain Sinkhorn sweeps (row update, then
@@ -160,6 +162,14 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
     fallback_sinkhorn : int, default 20
         Sinkhorn sweeps run when a Newton step fails (line search or CG), before
         Newton is retried; 0 stops instead (status 2).
+    sinkhorn_form : {'scaling', 'log'}, default 'scaling'
+        How the Sinkhorn sweeps are computed (same iterates in exact arithmetic).
+        'scaling': the first sweep in the log domain, then scaling sweeps
+        ``u = a / (K v)``, ``v = b / (K^T u)`` on the absorbed kernel
+        ``K = P(f, g)`` (two dense mat-vecs per sweep), absorbed into the potentials
+        at the end of the burst or when a scaling leaves ``[e^-50, e^50]``, and redone
+        in the log domain if a scaling is not finite. 'log': every sweep with the
+        log-sum-exp kernels (the paper's update written stably, SNS spec 2.2).
     switch_tol : float or None, default None
         If set, Stage 1 ends early once at least 20 sweeps are done and the
         marginal error (checked every ``check_every`` sweeps) is ``<= switch_tol``.
@@ -238,36 +248,84 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
     pattern = None
     status, detail = None, None
 
-    def run_sweeps(f, g, count, *, allow_switch):
-        """``count`` Sinkhorn sweeps; returns (state or None, f, g, status)."""
+    def usable(st):
+        # a kernel K = P(f, g) whose scaling sweeps cannot underflow, and a Newton system
+        return (st is not None and math.isfinite(st.total) and float(xp.min(st.rows / a)) > 1e-100
+                and float(xp.min(st.cols / b)) > 1e-100)
+
+    def check(st, allow_switch, k):
+        """Stage-1 check point: returns 99 (callback stop), 0 (converged), -1 (switch) or None."""
+        if record(nit_sinkhorn + nit_newton, "sinkhorn", st):
+            return 99
+        if st.err <= tol:
+            return 0
+        if allow_switch and switch_tol is not None and k >= 20 and st.err <= switch_tol:
+            return -1
+        return None
+
+    def run_sweeps(f, g, st, count, *, allow_switch):
+        """``count`` Sinkhorn sweeps from ``(f, g)`` (``st``: its state or None); returns (state, code)."""
         nonlocal nit_sinkhorn
-        for k in range(count):
-            f_new, g_new = sweep(f, g)
-            if not (bool(xp.all(xp.isfinite(f_new))) and bool(xp.all(xp.isfinite(g_new)))):
-                return None, f, g, 3
-            f, g = f_new, g_new
-            nit_sinkhorn += 1
-            last = k == count - 1
-            monitor = history or disp or callback is not None or allow_switch
-            if monitor and (nit_sinkhorn % check_every == 0) and not last:
-                st = evaluate(f, g)
-                if record(nit_sinkhorn + nit_newton, "sinkhorn", st):
-                    return st, f, g, 99
-                if st.err <= tol:
-                    return st, f, g, 0
-                if allow_switch and switch_tol is not None and k + 1 >= 20 and st.err <= switch_tol:
-                    return st, f, g, None
-        st = evaluate(f, g)
+        monitor = (history or disp or callback is not None
+                   or (allow_switch and switch_tol is not None))
+        k = 0
+        force_log = False
+        while k < count:
+            if sinkhorn_form == "log" or force_log or not usable(st):
+                # log-domain sweep (LSE kernels): cannot underflow
+                f_new, g_new = sweep(f, g)
+                if not (bool(xp.all(xp.isfinite(f_new))) and bool(xp.all(xp.isfinite(g_new)))):
+                    return evaluate(f, g), 3
+                f, g = f_new, g_new
+                nit_sinkhorn += 1
+                k += 1
+                force_log = False
+                st = evaluate(f, g) if (sinkhorn_form != "log" or
+                                        (monitor and nit_sinkhorn % check_every == 0)) else None
+                if monitor and nit_sinkhorn % check_every == 0 and k < count:
+                    code = check(st, allow_switch, k)
+                    if code is not None:
+                        return st, code
+                continue
+            # scaling form on the absorbed kernel K = P(f, g): two mat-vecs per sweep
+            K = st.P
+            u, v = xp.ones_like(a), xp.ones_like(b)
+            while k < count:
+                u_new = a / (K @ v)
+                v_new = b / (K.T @ u_new)
+                lu, lv = xp.log(u_new), xp.log(v_new)
+                big = max(float(xp.max(xp.abs(lu))), float(xp.max(xp.abs(lv))))
+                if not math.isfinite(big):
+                    force_log = True
+                    break
+                u, v = u_new, v_new
+                nit_sinkhorn += 1
+                k += 1
+                if monitor and nit_sinkhorn % check_every == 0 and k < count:
+                    fc, gc = f + reg * lu, g + reg * lv
+                    err = float(xp.sum(xp.abs(u * (K @ v) - a)))
+                    tot = float(xp.sum(b))
+                    lin_a, lin_b = float(xp.sum(a * fc)), float(xp.sum(b * gc))
+                    code = check(_State(fc, gc, None, None, None, tot, lin_a + lin_b - reg * tot,
+                                        0.0, err), allow_switch, k)
+                    if code is not None:
+                        st = evaluate(fc, gc)
+                        return st, code
+                if big > _ABSORB:
+                    break
+            f, g = f + reg * xp.log(u), g + reg * xp.log(v)
+            st = evaluate(f, g)
+        if st is None:
+            st = evaluate(f, g)
         if count > 0 and record(nit_sinkhorn + nit_newton, "sinkhorn", st):
-            return st, f, g, 99
-        return st, f, g, None
+            return st, 99
+        return st, None
 
     f0, g0 = _warm(warmstart, a, b, xp)
-    st, f, g, code = run_sweeps(f0, g0, n_sinkhorn, allow_switch=True)
+    st, code = run_sweeps(f0, g0, None, n_sinkhorn, allow_switch=True)
     if code == 3:
         status, detail = 3, f"(non-finite potentials in Sinkhorn sweep {nit_sinkhorn + 1})"
-        st = evaluate(f, g)
-    elif code is not None:
+    elif code is not None and code >= 0:
         status = code
     best_err = st.err
     stall = 0
@@ -283,9 +341,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         fail = None
         dens = None
         cg_it = 0
-        rows_ok = (math.isfinite(st.total) and float(xp.min(st.rows)) > 0.0
-                   and float(xp.min(st.cols)) > 0.0)
-        if not rows_ok:
+        if not usable(st):
             fail = "cg"  # a row or column of P underflowed: no Newton system; use Sinkhorn
         else:
             err = st.err
@@ -387,7 +443,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
                                      f" and fallback_sinkhorn=0; marginal error {st.err:.3e})")
                 break
             n_fallback += 1
-            st2, f2, g2, code = run_sweeps(st.f, st.g, fallback_sinkhorn, allow_switch=False)
+            st2, code = run_sweeps(st.f, st.g, st, fallback_sinkhorn, allow_switch=False)
             if code == 3:
                 status, detail = 3, f"(non-finite potentials in Sinkhorn sweep {nit_sinkhorn + 1})"
                 break
@@ -421,13 +477,14 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
 def _solve_sinkhorn_newton(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100,
                            tol=1e-9, shift="gradient", cg_tol=None, cg_maxiter=None,
                            ls_c1=1e-4, ls_maxiter=30, fallback_sinkhorn=20, switch_tol=None,
-                           check_every=10, history=False, disp=False, warmstart=None):
+                           sinkhorn_form="scaling", check_every=10, history=False, disp=False,
+                           warmstart=None):
     """Dense Sinkhorn-Newton: ``"sns"`` with ``sparsify="none"`` (matrix-free exact Hessian)."""
     return _solve_sns(a, b, C, reg, xp=xp, callback=callback, n_sinkhorn=n_sinkhorn,
                       maxiter=maxiter, tol=tol, sparsify="none", shift=shift, cg_tol=cg_tol,
                       cg_maxiter=cg_maxiter, ls_c1=ls_c1, ls_maxiter=ls_maxiter,
                       fallback_sinkhorn=fallback_sinkhorn, switch_tol=switch_tol,
-                      check_every=check_every, history=history, disp=disp, warmstart=warmstart)
+                      sinkhorn_form=sinkhorn_form, check_every=check_every, history=history, disp=disp, warmstart=warmstart)
 
 
 _NEWTON_OPTIONS = {
@@ -441,6 +498,7 @@ _NEWTON_OPTIONS = {
     "ls_maxiter": [Interval(int, 0, None)],
     "fallback_sinkhorn": [Interval(int, 0, None)],
     "switch_tol": [OneOf(None), Interval(float, 0, None, closed="neither")],
+    "sinkhorn_form": [OneOf("scaling", "log")],
     "check_every": [Interval(int, 1, None)],
     "history": [OneOf(True, False)],
     "disp": [OneOf(True, False)],

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._sns_kernels import N_BINS
+from ._sns_kernels import _EXP_FLOOR, N_BINS
 
 _CHUNKS = 16
 
@@ -38,7 +38,7 @@ def _nb_dual_pass(C, f, g, reg):
             fi = f[i]
             s = 0.0
             for j in range(m):
-                p = math.exp((fi + g[j] - C[i, j]) * inv)
+                p = math.exp(max((fi + g[j] - C[i, j]) * inv, _EXP_FLOOR))
                 P[i, j] = p
                 s += p
                 part[c, j] += p
