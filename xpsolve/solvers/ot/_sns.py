@@ -179,6 +179,52 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         Record / print one row per check point and Newton step.
     warmstart : pair (f, g) or None
         Initial potentials (cost units).
+
+    Returns
+    -------
+    OptimizeResult
+        The keys of :func:`xpsolve.solve_ot` plus ``nit_sinkhorn``, ``nit_newton``
+        (``nit`` is their sum), ``cg_iters`` (total), ``density`` (kept fraction
+        per Newton step), ``hessian_pattern`` (CSR matrix of the last kept
+        entries, or None), the safeguard counters ``n_fallback``,
+        ``n_linesearch_fail``, ``n_cg_breakdown``, ``n_marginal_accept``,
+        ``n_dense_steps``, and ``history`` (``nit``, ``stage``, ``marginal_err``,
+        ``dual``, ``time``, ``alpha``, ``cg_iters``, ``density``, ``accept``) when
+        ``history=True``.
+
+    Notes
+    -----
+    The paper's rules: Stage 1 of N1 Sinkhorn sweeps from ``x = y = 0``, Newton
+    steps with a Hessian sparsified by keeping its large entries ('topk' with
+    density ``2/n``), solved by conjugate gradient, followed by a line search.
+    Inferred (not in the paper, pluggable by the options above): the adaptive
+    'mass' rule, the full diagonal, the Levenberg shift, the elimination of the
+    row block and Jacobi preconditioning, the CG tolerance ``min(0.1, err)``, the
+    Armijo constants, the switch of the acceptance test to the marginal error
+    when ``|D(z + dz) - D(z)| <= 1e3 eps scale`` (``scale = |<a,f>| + |<b,g>| +
+    reg sum P``), the Sinkhorn fall-back after a failed step (line search, CG
+    breakdown, or a plan with a row or column below 1e-100 of its marginal), and
+    the stagnation stop (status 2 when the error stays above ``tol`` but below
+    1e-12 for 5 Newton attempts). The gauge direction ``(1, -1)`` (null vector of
+    the Hessian) is handled by the shift and by removing the component of every
+    step along it.
+
+    References
+    ----------
+    .. [1] X. Tang, M. Shavlovsky, H. Rahmanian, E. Tardini, K. K. Thekumparampil,
+       T. Xiao, L. Ying, "Accelerating Sinkhorn algorithm with sparse Newton
+       iterations", ICLR 2024, arXiv:2401.12253.
+    .. [2] C. Brauer, C. Clason, D. Lorenz, B. Wirth, "A Sinkhorn-Newton method for
+       entropic optimal transport", arXiv:1710.06635, 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve import solve_ot
+    >>> C = np.random.default_rng(1).random((40, 30))
+    >>> res = solve_ot(None, None, C, reg=1e-2, method="sns", tol=1e-12)
+    >>> res.success, res.plan.shape, res.marginal_err <= 1e-12
+    (True, (40, 30), True)
     """
     dtype = C.dtype
     if dtype != xp.float64:

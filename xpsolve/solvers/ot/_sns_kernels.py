@@ -51,6 +51,15 @@ def dual_pass(C, f, g, reg, *, xp):
     cols = np.zeros(m, dtype=C.dtype)
     inv = 1.0 / reg
     bs = max(1, 32768 // max(m, 1))
+    with np.errstate(over="ignore"):
+        _blocked_exp(C, f, g, inv, bs, P, rows, cols)
+    return P, rows, cols
+
+
+def _blocked_exp(C, f, g, inv, bs, P, rows, cols):
+    import numpy as np
+
+    n = C.shape[0]
     for i0 in range(0, n, bs):
         i1 = min(n, i0 + bs)
         T = P[i0:i1]
@@ -63,7 +72,6 @@ def dual_pass(C, f, g, reg, *, xp):
         np.exp(T, out=T)
         np.sum(T, axis=1, out=rows[i0:i1])
         cols += T.sum(axis=0)
-    return P, rows, cols
 
 
 def mass_histogram(P, *, xp):
