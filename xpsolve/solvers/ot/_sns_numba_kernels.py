@@ -5,9 +5,12 @@ compiled loops fuse what the generic versions do in several passes:
 
 * ``dual_pass``: one parallel pass writes ``P`` and accumulates row sums and
   per-chunk column sums (no ``n x m`` temporaries besides ``P``).
-* ``mass_histogram``: one parallel pass of ``frexp`` over ``P`` into per-chunk
-  histograms.
-* ``build_csr``: two parallel passes (counts per row, then fill).
+* ``mass_histogram``: one pass of ``frexp`` over ``P`` into per-chunk histograms.
+* ``build_csr``: two passes (counts per row, then fill).
+
+``mass_histogram`` and ``build_csr`` are serial: with ``parallel=True`` they were
+up to 20x slower on the shared 2-core benchmark machine under load (thread
+barriers waiting on busy cores), and serially they cost about one ``exp`` pass.
 * ``csr_operator``: the Schur product ``dc*v - S^T (rinv * (S v))`` in one
   serial sweep over the CSR arrays (O(nnz), no SciPy call overhead).
 """
@@ -50,7 +53,7 @@ def _nb_dual_pass(C, f, g, reg):
     return P, rows, cols
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _nb_mass_histogram(P):
     n, m = P.shape
     nch = min(n, _CHUNKS)
@@ -85,7 +88,7 @@ def _nb_mass_histogram(P):
     return hist, emax
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _nb_build_csr(P, thr):
     n, m = P.shape
     counts = np.zeros(n, dtype=np.int64)
