@@ -130,6 +130,22 @@ def test_superlinear_newton_stage():
     assert res.hessian_pattern.shape == (n, n)
 
 
+def test_entropic_bias_bound():
+    # spec 3.8: 0 <= <C, P_eta> - OT <= min(H(a), H(b)) / eta, OT from the exact assignment
+    from scipy.optimize import linear_sum_assignment
+
+    n = 120
+    C = np.random.default_rng(11).random((n, n))
+    w = np.full(n, 1.0 / n)
+    reg = 1.0 / 1200
+    res = solve_ot(w, w, C, reg, method="sns", options={"tol": 1e-12})
+    assert res.success
+    r, c = linear_sum_assignment(C)
+    ot_value = C[r, c].sum() / n
+    gap = res.cost - ot_value
+    assert -1e-12 <= gap <= reg * math.log(n)
+
+
 # ---------------------------------------------------------------- safeguards
 
 
@@ -203,6 +219,19 @@ def test_monotone_ascent():
     scale = np.abs(d).max() + 1.0 / 300
     assert np.all(np.diff(d) >= -1e3 * EPS * scale)
     assert res.success
+
+
+def test_robust_small_reg():
+    # spec 3.10: n = 100, eta = 5000, N1 = 20: no NaN/inf, dual monotone, err <= 1e-8
+    # within 300 Newton steps (Sinkhorn alone is still at ~3e-6 after 2e5 sweeps)
+    C = np.random.default_rng(1).random((100, 100))
+    w = np.full(100, 0.01)
+    res = solve_ot(w, w, C, 1.0 / 5000, method="sns",
+                   options={"tol": 1e-8, "maxiter": 300, "history": True})
+    assert res.success and res.marginal_err <= 1e-8 and res.nit_newton <= 300
+    assert np.isfinite(res.plan).all()
+    d = np.array(res.history["dual"])
+    assert np.all(np.diff(d) >= -1e3 * EPS * (np.abs(d).max() + 1.0))
 
 
 def test_gauge_invariance():
