@@ -246,6 +246,17 @@ def test_gauge_invariance():
     np.testing.assert_allclose(f0 - f0.mean(), f1 - f1.mean(), atol=1e-9)
 
 
+def test_switch_tol_and_disp(capsys):
+    # switch_tol ends Stage 1 early (after >= 20 sweeps) once err <= switch_tol
+    a, b, C, reg = _agreement_instance()
+    res = solve_ot(a, b, C, reg, method="sns",
+                   options={"n_sinkhorn": 500, "switch_tol": 1e-2, "check_every": 5,
+                            "tol": 1e-12, "disp": True})
+    assert res.success and 20 <= res.nit_sinkhorn < 500
+    out = capsys.readouterr().out
+    assert "marginal_err" in out and "newton" in out
+
+
 def test_callback_stop_and_history():
     a, b, C, reg = _agreement_instance()
     seen = []

@@ -163,7 +163,8 @@ class CSROperator:
         """Diagonal of the Schur operator: ``dc_j - sum_i S_ij^2 rinv_i``."""
         hp = self.hp
         n, m = self.shape
-        row_of = hp.repeat(hp.arange(n), hp.diff(self.indptr))
+        # row index of every stored entry (searchsorted: CuPy's repeat takes no array counts)
+        row_of = hp.searchsorted(self.indptr, hp.arange(self.nnz), side="right") - 1
         w = self.data * self.data * rinv[row_of]
         return dc - hp.bincount(self.indices, weights=w, minlength=m)
 
