@@ -232,6 +232,13 @@ def test_robust_small_reg():
     assert np.isfinite(res.plan).all()
     d = np.array(res.history["dual"])
     assert np.all(np.diff(d) >= -1e3 * EPS * (np.abs(d).max() + 1.0))
+    # the SSNS shift rule reaches 1e-12 on the same instance (spec: it "should do better")
+    res2 = solve_ot(w, w, C, 1.0 / 5000, method="sns",
+                    options={"tol": 1e-12, "maxiter": 300, "shift": "adaptive", "history": True})
+    assert res2.success and res2.marginal_err <= 1e-12
+    assert set(res2.history["accept"]) <= {None, "ratio", "marginal"}
+    d = np.array(res2.history["dual"])
+    assert np.all(np.diff(d) >= -1e3 * EPS * (np.abs(d).max() + 1.0))
 
 
 def test_gauge_invariance():

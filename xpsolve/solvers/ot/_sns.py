@@ -152,9 +152,15 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         If the rule keeps a larger fraction, that step uses the dense Hessian
         (the spec suggests 0.1; on the 28 x 28 L1 grid, density ~0.15, the CSR
         products were ~10x faster than the dense ones, so the default is higher).
-    shift : {'gradient', 'none'} or callable, default 'gradient'
+    shift : {'gradient', 'adaptive', 'none'} or callable, default 'gradient'
         Levenberg shift ``s`` added to the Hessian (in plan units): 'gradient' is
-        ``min(1e-3, err) * mean(diag)``; a callable ``shift(err, mean_diag) -> s``.
+        ``min(1e-3, err) * mean(diag)``; 'adaptive' is the trust-region-like rule of
+        SSNS (Tang & Qiu 2024): ``s = mu * err * mean(diag)``, trial steps
+        ``alpha`` in {1, 0.5, 0.25, 0.1} accepted when the ratio ``q`` of actual to
+        predicted increase is positive, ``mu <- 4 mu`` if ``q < 0.25`` or no step is
+        accepted, ``mu <- max(mu / 2, 1e-3)`` if ``q > 0.75``, ``mu_0 = 1`` (a rejected
+        step enlarges the shift instead of running Sinkhorn sweeps); a callable
+        ``shift(err, mean_diag) -> s``.
     cg_tol : float or None, default None
         Relative residual of CG; ``None`` means ``max(min(0.1, err), 1e-12)``.
     cg_maxiter : int or None, default None
@@ -291,6 +297,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         return notify(callback, inter)
 
     nit_sinkhorn = nit_newton = cg_total = 0
+    m_adapt = 1.0  # SSNS shift multiplier (shift='adaptive')
     n_fallback = n_cg_breakdown = n_ls_fail = n_err_accept = n_dense = 0
     densities = []
     pattern = None
@@ -399,6 +406,8 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
                 s = min(1e-3, err) * mean_diag
             elif shift == "none":
                 s = 0.0
+            elif shift == "adaptive":
+                s = m_adapt * err * mean_diag
             else:
                 s = float(shift(err, mean_diag))
             rtol = max(min(0.1, err), 1e-12) if cg_tol is None else float(cg_tol)
@@ -430,6 +439,12 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
                 dx_h = rinv * (reg * gx_h - op.matvec(dy_h))
                 dx = asarray_on(dx_h, xp, dev, C.dtype)
                 dy = asarray_on(dy_h, xp, dev, C.dtype)
+
+                def quad(dx, dy, op=op, rows_h=rows_h, cols_h=cols_h, s=s):
+                    # dz^T (H_S + s I) dz on the host
+                    u, v = _to_host(dx, xp, hp), _to_host(dy, xp, hp)
+                    return float(hp.sum((rows_h + s) * u * u) + 2.0 * hp.sum(u * op.matvec(v))
+                                 + hp.sum((cols_h + s) * v * v))
             else:
                 n_dense += 1
                 if dens is None:
@@ -445,6 +460,10 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
 
                 dy, cg_it, cg_status = _pcg(mv, rhs, minv, rtol, cg_cap, xp)
                 dx = rinv * (reg * Gx - P @ dy)
+
+                def quad(dx, dy, P=P, s=s, st=st):
+                    return float(xp.sum((st.rows + s) * dx * dx) + 2.0 * xp.sum(dx * (P @ dy))
+                                 + xp.sum((st.cols + s) * dy * dy))
             cg_total += cg_it
             densities.append(dens)
             # Remove the gauge component along (1, -1): it changes neither P nor D.
@@ -457,11 +476,18 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
             else:
                 # Backtracking line search on D; once D is below float64 resolution the
                 # test switches to a decrease of the marginal error (SNS spec 2.6).
-                alpha = 1.0
                 floor = 1e3 * _EPS * max(st.scale, abs(st.dual))
                 new = None
                 how = None
-                for _ in range(ls_maxiter + 1):
+                if shift == "adaptive":
+                    # SSNS rule: ratio q of actual to predicted increase of the model
+                    # alpha * slope - alpha^2 / (2 reg) * dz^T (H_S + s I) dz
+                    curv = quad(dx, dy) / reg
+                    alphas = (1.0, 0.5, 0.25, 0.1)
+                else:
+                    alphas = [0.5 ** k for k in range(ls_maxiter + 1)]
+                q = None
+                for alpha in alphas:
                     trial = evaluate(st.f + alpha * dx, st.g + alpha * dy)
                     if math.isfinite(trial.dual):
                         gain = trial.dual - st.dual
@@ -469,13 +495,24 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
                             if trial.err < st.err:
                                 new, how = trial, "marginal"
                                 break
+                        elif shift == "adaptive":
+                            pred = alpha * slope - 0.5 * alpha * alpha * curv
+                            q = gain / pred if pred > 0 else -1.0
+                            if q > 0:
+                                new, how = trial, "ratio"
+                                break
                         elif gain >= ls_c1 * alpha * slope:
                             new, how = trial, "armijo"
                             break
-                    alpha *= 0.5
+                if shift == "adaptive":
+                    if new is None or (q is not None and q < 0.25):
+                        m_adapt *= 4.0
+                    elif q is not None and q > 0.75:
+                        m_adapt = max(0.5 * m_adapt, 1e-3)
                 if new is None:
-                    fail = "linesearch"
                     n_ls_fail += 1
+                    # the adaptive shift answers a rejected step by a larger shift, not Sinkhorn
+                    fail = None if shift == "adaptive" else "linesearch"
                 else:
                     if how == "marginal":
                         n_err_accept += 1
@@ -539,7 +576,7 @@ _NEWTON_OPTIONS = {
     "n_sinkhorn": [Interval(int, 0, None)],
     "maxiter": [Interval(int, 0, None)],
     "tol": [Interval(float, 0, None, closed="neither")],
-    "shift": [OneOf("gradient", "none"), IsCallable()],
+    "shift": [OneOf("gradient", "adaptive", "none"), IsCallable()],
     "cg_tol": [OneOf(None), Interval(float, 0, 1, closed="neither")],
     "cg_maxiter": [OneOf(None), Interval(int, 1, None)],
     "ls_c1": [Interval(float, 0, 1, closed="neither")],
