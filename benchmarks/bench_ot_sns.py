@@ -253,10 +253,34 @@ def kernel_bench():
     return out
 
 
+def sns_variants():
+    """SNS with the default 'gradient' shift against the SSNS 'adaptive' shift (medians of 3)."""
+    w = get_problem("ot/random_assignment", size="tiny", seed=0).data
+    solve_ot(w["a"], w["b"], w["C"], w["reg"], method="sns")
+    cases = [(f"P1 n=500 seed={s}", get_problem("ot/random_assignment", size="medium", seed=s).data, 20)
+             for s in range(5)]
+    cases.append(("P2 n=1000 reg=1e-3",
+                  get_problem("ot/uniform_point_clouds", size="medium", seed=0, reg=1e-3).data, 20))
+    cases.append(("P3 sqeuclidean", get_problem("ot/grid_densities", size="medium", seed=0).data, 20))
+    cases.append(("P3 l1", get_problem("ot/grid_densities", size="medium", seed=0, cost="l1").data,
+                  700))
+    out = {}
+    for label, d, n1 in cases:
+        out[label] = []
+        for shift in ("gradient", "adaptive"):
+            r = run_sns(d, n1, "mass", 3, extra={"shift": shift})
+            r["solver"] += f" shift={shift}"
+            out[label].append(r)
+            print(label, _fmt(r), flush=True)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one seed, no point clouds / grids")
     ap.add_argument("--kernels", action="store_true", help="only the kernel micro-benchmark")
+    ap.add_argument("--sns-variants", action="store_true",
+                    help="only SNS: shift='gradient' vs 'adaptive' (SSNS rule) on every problem")
     ap.add_argument("--out", default=None, help="write all figures as JSON here")
     args = ap.parse_args(argv)
     info = dict(machine=platform.machine(), python=sys.version.split()[0], cpus=os.cpu_count(),
@@ -271,6 +295,8 @@ def main(argv=None):
     results = {"info": info}
     if args.kernels:
         results["kernels"] = kernel_bench()
+    elif args.sns_variants:
+        results["sns_variants"] = sns_variants()
     else:
         # warm-up: Numba compilation excluded from every timing
         w = get_problem("ot/random_assignment", size="tiny", seed=0).data
