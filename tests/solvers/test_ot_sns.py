@@ -154,7 +154,8 @@ def test_line_search_failure_falls_back_to_sinkhorn():
     # two halvings are allowed: the line search fails and Sinkhorn sweeps run instead.
     a, b, C, reg = _agreement_instance()
     res = solve_ot(a, b, C, reg, method="sns",
-                   options={"n_sinkhorn": 2, "ls_c1": 0.99, "ls_maxiter": 2, "maxiter": 3,
+                   options={"n_sinkhorn": 2, "ls_c1": 0.99, "ls_maxiter": 2,
+                            "maxiter": 2 + 3 * (1 + 7),  # total budget: 3 failed Newton attempts
                             "fallback_sinkhorn": 7, "tol": 1e-14})
     assert res.n_linesearch_fail == 3 and res.n_fallback == 3
     assert res.nit_sinkhorn == 2 + 3 * 7 and res.nit_newton == 3
@@ -171,7 +172,7 @@ def test_cg_breakdown_falls_back_to_sinkhorn():
     # CG meets p^T A p < 0 at its first step, which is a breakdown.
     a, b, C, reg = _agreement_instance()
     res = solve_ot(a, b, C, reg, method="sns",
-                   options={"shift": lambda err, d: -1e3 * d, "maxiter": 2,
+                   options={"shift": lambda err, d: -1e3 * d, "maxiter": 3 + 2 * (1 + 5),
                             "fallback_sinkhorn": 5, "n_sinkhorn": 3})
     assert res.n_cg_breakdown == 2 and res.n_fallback == 2
     assert res.nit_sinkhorn == 3 + 2 * 5 and res.status == 1

@@ -94,7 +94,7 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
     fall-back to Sinkhorn sweeps when a Newton step fails. It reaches marginal
     errors near 1e-15 in a few Newton steps where Sinkhorn needs tens of
     thousands of sweeps (small ``reg``). Options: ``n_sinkhorn``, ``sparsify``,
-    ``maxiter`` (Newton steps, default 100), ``tol``, ``cg_tol``, ``cg_maxiter``,
+    ``maxiter`` (sweeps plus Newton steps, default 120), ``tol``, ``cg_tol``, ``cg_maxiter``,
     ``shift``, ``fallback_sinkhorn`` and more (:func:`xpsolve.show_options`).
     Extra result keys: ``nit_sinkhorn``, ``nit_newton``, ``cg_iters``, ``density``
     (kept fraction per Newton step), ``hessian_pattern`` (last kept pattern, a

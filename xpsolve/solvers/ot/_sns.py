@@ -115,7 +115,7 @@ class _State:
         self.total, self.dual, self.scale, self.err = total, dual, scale, err
 
 
-def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, tol=1e-9,
+def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, tol=1e-9,
                sparsify="mass", mass_delta0=1e-4, mass_nu=1e-2, topk_density=None,
                max_density=0.25, shift="gradient", cg_tol=None, cg_maxiter=None, ls_c1=1e-4,
                ls_maxiter=30, fallback_sinkhorn=20, switch_tol=None, sinkhorn_form="scaling",
@@ -132,8 +132,10 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
     n_sinkhorn : int, default 20
         Sinkhorn sweeps before the first Newton step (the paper's N1; 700 for
         L1 ground costs in the paper).
-    maxiter : int, default 100
-        Maximum number of Newton attempts (the paper's N2; failed attempts count).
+    maxiter : int, default 120
+        Maximum total number of iterations: Sinkhorn sweeps (stage 1 and
+        fall-backs) plus Newton attempts, failed ones included (spec 2.8:
+        N1 + N2 with the paper's N2 = 100). ``nit`` counts the same way.
     tol : float, default 1e-9
         Stop when ``||P1 - a||_1 + ||P^T 1 - b||_1 <= tol``.
     sparsify : {'mass', 'topk', 'none'} or callable, default 'mass'
@@ -377,7 +379,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         return st, None
 
     f0, g0 = _warm(warmstart, a, b, xp)
-    st, code = run_sweeps(f0, g0, None, n_sinkhorn, allow_switch=True)
+    st, code = run_sweeps(f0, g0, None, min(n_sinkhorn, maxiter), allow_switch=True)
     if code == 3:
         status, detail = 3, f"(non-finite potentials in Sinkhorn sweep {nit_sinkhorn + 1})"
     elif code is not None and code >= 0:
@@ -389,8 +391,9 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         if st.err <= tol:
             status = 0
             break
-        if nit_newton >= maxiter:
-            status, detail = 1, f"({maxiter} Newton steps; marginal error {st.err:.3e})"
+        if nit_sinkhorn + nit_newton >= maxiter:
+            status, detail = 1, (f"({maxiter} iterations: {nit_sinkhorn} Sinkhorn sweeps, "
+                                 f"{nit_newton} Newton steps; marginal error {st.err:.3e})")
             break
         nit_newton += 1
         fail = None
@@ -528,7 +531,8 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
                                      f" and fallback_sinkhorn=0; marginal error {st.err:.3e})")
                 break
             n_fallback += 1
-            st2, code = run_sweeps(st.f, st.g, st, fallback_sinkhorn, allow_switch=False)
+            budget = min(fallback_sinkhorn, maxiter - nit_sinkhorn - nit_newton)
+            st2, code = run_sweeps(st.f, st.g, st, budget, allow_switch=False)
             if code == 3:
                 status, detail = 3, f"(non-finite potentials in Sinkhorn sweep {nit_sinkhorn + 1})"
                 break
@@ -559,7 +563,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100, t
         numba=kernel_uses_numba("sns_dual_pass", xp))
 
 
-def _solve_sinkhorn_newton(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=100,
+def _solve_sinkhorn_newton(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120,
                            tol=1e-9, shift="gradient", cg_tol=None, cg_maxiter=None,
                            ls_c1=1e-4, ls_maxiter=30, fallback_sinkhorn=20, switch_tol=None,
                            sinkhorn_form="scaling", check_every=10, history=False, disp=False,
