@@ -419,3 +419,31 @@ def test_public_exports():
     spec = xpsolve.get_solver("lv-hba", family="bilevel")
     assert spec.family == "bilevel" and spec.defaults["alpha"] == 0.01
     assert "gamma1" in xpsolve.show_options("lv-hba", disp=False)
+
+
+# ---------------------------------------------------------------------------------------
+# reference solvers (benchmark peers)
+# ---------------------------------------------------------------------------------------
+
+def test_reference_kkt_trust_constr_equality_toy():
+    from xpsolve.solvers.bilevel._reference import kkt_trust_constr
+
+    # (the stationarity rows for y2 repeat 1 - lam = 0 n times: trust-constr's SVD path copes
+    # at n = 3, 5, 10 but stalls at n = 4; the reference is a peer, not a guarantee)
+    prob = LVHBAToy(n=10, form="eq")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = kkt_trust_constr(prob)
+    m = prob.metrics(res.x, res.y, res.lam)
+    assert m["rel_err_xy"] <= 1e-8 and m["lam_err"] <= 1e-8
+
+
+def test_reference_implicit_hypergradient_descent():
+    from xpsolve.solvers.bilevel._reference import implicit_hypergradient_descent
+
+    prob = Quadratic(d=5, mu=0.2)
+    res = implicit_hypergradient_descent(prob, maxiter=100, lr=0.5)
+    # exact inner solves would give a linear rate; 50 inner steps of size 1/L reach 1e-5 here
+    assert prob.metrics(res.x, res.y)["rel_err_x"] <= 1e-8
+    with pytest.raises(ValueError, match="unconstrained"):
+        implicit_hypergradient_descent(LVHBAToy(n=2))
