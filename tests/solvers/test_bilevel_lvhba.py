@@ -447,3 +447,45 @@ def test_reference_implicit_hypergradient_descent():
     assert prob.metrics(res.x, res.y)["rel_err_x"] <= 1e-8
     with pytest.raises(ValueError, match="unconstrained"):
         implicit_hypergradient_descent(LVHBAToy(n=2))
+
+
+def test_t3_value_function_gradient():
+    # small convex LL: quadratic f, two linear coupled constraints, n = m = 3
+    from xpsolve.solvers.bilevel._lvhba import prox_lagrangian_saddle
+
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((3, 3))
+    Qm = M @ M.T + np.eye(3)
+    B = rng.standard_normal((3, 3))
+    A1, A2, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), np.array([-2.0, -2.0])
+    prob = BilevelProblem.from_callables(
+        lambda x, y: 0.0, lambda x, y: 0.5 * y @ Qm @ y + x @ B @ y, 3, 3,
+        upper_grad=lambda x, y: (0 * x, 0 * y), lower_grad=lambda x, y: (B @ y, Qm @ y + B.T @ x),
+        lower_hvp_yy=lambda x, y, v: Qm @ v, lower_jvp_xy=lambda x, y, v: B @ v,
+        lower_cons=lambda x, y: A1 @ x + A2 @ y - b, lower_cons_jac=lambda x, y: (A1, A2),
+        proj_xy=lambda x, y: (x, y))
+    x, y, z = np.array([0.5, -1.0, 0.2]), np.array([1.0, 0.3, -0.4]), np.array([0.7, 0.2])
+    g1, g2 = 1.0, 1.0
+    th, lam, v0 = prox_lagrangian_saddle(prob, x, y, z, gamma1=g1, gamma2=g2, eta=0.05, iters=4000)
+    # the saddle point is solved to 1e-12: one more step does not move it
+    th2, lam2, _ = prox_lagrangian_saddle(prob, x, y, z, gamma1=g1, gamma2=g2, eta=0.05, iters=1,
+                                          theta=th, lam=lam)
+    assert np.abs(th2 - th).max() <= 1e-13 and np.abs(lam2 - lam).max() <= 1e-13
+    assert lam.min() > 0  # both constraints active in the saddle: a genuinely coupled case
+    gx = B @ th + A1.T @ lam
+    gy = (y - th) / g1
+    gz = (lam - z) / g2
+
+    def v(xx, yy, zz):
+        return prox_lagrangian_saddle(prob, xx, yy, zz, gamma1=g1, gamma2=g2, eta=0.05,
+                                      iters=4000, theta=th, lam=lam)[2]
+
+    h = 1e-5
+    for grad, which in ((gx, 0), (gy, 1), (gz, 2)):
+        fd = np.zeros_like(grad)
+        for i in range(grad.shape[0]):
+            args_p, args_m = [x.copy(), y.copy(), z.copy()], [x.copy(), y.copy(), z.copy()]
+            args_p[which][i] += h
+            args_m[which][i] -= h
+            fd[i] = (v(*args_p) - v(*args_m)) / (2 * h)
+        assert np.linalg.norm(fd - grad) <= 1e-5 * np.linalg.norm(grad)

@@ -237,3 +237,34 @@ register_solver(SolverSpec(
     accepts=frozenset({"lower_cons", "lower_cons_vjp", "proj_x", "proj_y", "proj_xy",
                        "cons_structure"}),
     summary="LV-HBA (Yao et al., ICLR 2024): single-loop, Hessian-free, coupled LL constraints"))
+
+
+def prox_lagrangian_saddle(problem, x, y, z, *, gamma1=10.0, gamma2=10.0, eta=0.01, iters=10000,
+                           theta=None, lam=None):
+    r"""Run LV-HBA's step 2 alone (fixed x, y, z) to approximate the inner saddle point.
+
+    Returns ``(theta, lam, v)`` with ``v`` the proximal Lagrangian value
+    :math:`v_\gamma(x, y, z)` evaluated at the final ``(theta, lam)`` (Lambda = R_+;
+    equality rows free). Used to check the value-function gradient formulas
+    (LV-HBA spec, check T3); not needed by the solver.
+    """
+    xp = problem.xp
+    n_cons = int(problem.n_cons or 0)
+    eq = np.zeros(n_cons, dtype=bool)
+    eq[list(problem.equality_rows or ())] = True
+    lo = xp.asarray(np.where(eq, -np.inf, 0.0), dtype=problem.dtype)
+    theta = y if theta is None else theta
+    lam = z if lam is None else lam
+    proj_y = problem.proj_y if problem.provides("proj_y") else (lambda t: t)
+    for _ in range(iters):
+        _, gy = problem.lower_grad(x, theta)
+        d_theta = gy + (theta - y) / gamma1
+        if n_cons:
+            d_theta = d_theta + problem.lower_cons_vjp(x, theta, lam)[1]
+            d_lam = (lam - z) / gamma2 - problem.lower_cons(x, theta)
+            lam = xp.maximum(lam - eta * d_lam, lo)
+        theta = proj_y(theta - eta * d_theta)
+    v = problem.lower_value(x, theta) + xp.sum((theta - y) ** 2) / (2 * gamma1)
+    if n_cons:
+        v = v + xp.sum(lam * problem.lower_cons(x, theta)) - xp.sum((lam - z) ** 2) / (2 * gamma2)
+    return theta, lam, float(v)
