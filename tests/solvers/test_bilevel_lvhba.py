@@ -328,6 +328,11 @@ def test_non_finite_oracle_stops_with_status_3():
     assert res.status == 3 and not res.success and res.nit == 20
     np.testing.assert_array_equal(res.x, ref.x)
     assert np.all(np.isfinite(res.y))
+    # with sparser checks the last *checked* finite iterate is kept
+    calls["n"] = 0
+    res5 = bilevel_minimize(prob, options={"maxiter": 100, "check_every": 5})
+    assert res5.status == 3 and res5.nit == 20
+    np.testing.assert_array_equal(res5.x, ref.x)
 
 
 # ---------------------------------------------------------------------------------------

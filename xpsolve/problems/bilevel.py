@@ -1010,8 +1010,9 @@ def list_bilevel(tags=None):
 def _solve(problem, method, *, options=None, callback=None):
     bp = problem.data["problem"]
     opts = dict(options or {})
-    if method in ("lv-hba", "lv_hba") and not opts:
-        opts = dict(bp.lvhba_options)
+    if method in ("lv-hba", "lv_hba"):
+        # the instance's recommended LV-HBA parameters, overridden by the caller's options
+        opts = {**bp.lvhba_options, **opts}
     return bilevel_minimize(bp, method=method, options=opts, callback=callback)
 
 

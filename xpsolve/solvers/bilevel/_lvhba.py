@@ -87,7 +87,7 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
         lam = xp.minimum(xp.maximum(lam, lo), hi_lam)
         z = xp.minimum(xp.maximum(z, lo), hi_z)
 
-    keep = (x, y, theta, lam, z)
+    keep, keep_nit = (x, y, theta, lam, z), 0
     hist = {"nit": [], "fun": [], "ll_gap": [], "residual": [], "max_constr": [], "c_k": [],
             "time": []} if history else {}
     report = IterationReport(["nit", "fun", "ll_gap", "residual", "c_k"]) if disp else None
@@ -152,9 +152,9 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
                 total = total + xp.sum(lam_n) + xp.sum(z_n)
             if not math.isfinite(float(total)):
                 status, detail = 3, f"(non-finite iterate at iteration {nit})"
-                nit = k
+                nit = keep_nit
                 break
-            keep = (x_n, y_n, theta_n, lam_n, z_n)
+            keep, keep_nit = (x_n, y_n, theta_n, lam_n, z_n), nit
             if n_cons:
                 cap_hits.append(float(xp.max(xp.abs(lam_n))) >= r * (1 - 1e-12))
         x, y, theta, lam, z = x_n, y_n, theta_n, lam_n, z_n
