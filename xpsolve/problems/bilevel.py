@@ -222,7 +222,7 @@ class LVHBAToy(_LibraryProblem):
         return -v[:self.n]
 
     def lower_cons(self, x, y):
-        return self.xp.reshape(-(self.xp.sum(x) + self.xp.sum(y)), (1,))
+        return self.xp.reshape(-(self._one @ x + self._one2 @ y), (1,))
 
     def lower_cons_vjp(self, x, y, lam):
         return -lam[0] * self._one, -lam[0] * self._one2

@@ -147,10 +147,9 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
                 sq += float(xp.sum((z_n - z) ** 2)) / b_ ** 2
             resid = math.sqrt(sq)
         if nit % check_every == 0 or nit == maxiter:
-            total = xp.sum(x_n) + xp.sum(y_n) + xp.sum(theta_n)
-            if n_cons:
-                total = total + xp.sum(lam_n) + xp.sum(z_n)
-            if not math.isfinite(float(total)):
+            # x^{k+1} depends on theta^{k+1} and lam^{k+1} (and y^{k+1} on theta^{k+1}), and z on
+            # lam: a non-finite value anywhere shows up in x or y within the same iteration
+            if not math.isfinite(float(xp.sum(x_n) + xp.sum(y_n))):
                 status, detail = 3, f"(non-finite iterate at iteration {nit})"
                 nit = keep_nit
                 break

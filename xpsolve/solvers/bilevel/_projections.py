@@ -120,6 +120,7 @@ class Projector:
             self._sx = xp.asarray(a[:nx], dtype=dt)
             self._sy = xp.asarray(a[nx:], dtype=dt)
             self._h = float(h_h[0])
+            self._zero = xp.zeros((), dtype=dt)
             self._proj = self._proj_halfspace
         elif structure == "affine":
             U, s, Vt = np.linalg.svd(G, full_matrices=False)
@@ -152,8 +153,8 @@ class Projector:
 
     def _proj_halfspace(self, x, y):
         xp = self.xp
-        s = xp.sum(self._ax * x) + xp.sum(self._ay * y) - self._h
-        c = xp.maximum(s, xp.zeros_like(s))
+        s = self._ax @ x + self._ay @ y - self._h
+        c = xp.maximum(s, self._zero)
         return x - c * self._sx, y - c * self._sy
 
     def _proj_affine(self, x, y):
