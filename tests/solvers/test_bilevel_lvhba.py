@@ -241,7 +241,7 @@ def test_stochastic_mode_runs():
 def test_multiplier_cap_warning():
     prob = LVHBAToy(n=10)
     with pytest.warns(RuntimeWarning, match="hit the cap"):
-        bilevel_minimize(prob, options={**T1, "r": 0.5, "maxiter": 300})
+        bilevel_minimize(prob, options={**T1, "r": 0.5, "maxiter": 1000})
 
 
 # ---------------------------------------------------------------------------------------

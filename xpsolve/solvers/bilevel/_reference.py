@@ -32,8 +32,11 @@ from ._protocol import CountingProblem
 
 
 def kkt_trust_constr(problem, x0=None, y0=None, *, maxiter=1000, gtol=1e-10, xtol=1e-12,
-                     lam0=1.0, callback=None):
-    """KKT reformulation solved by SciPy ``trust-constr`` (NumPy problems only)."""
+                     lam0=1.0, time_limit=None, callback=None):
+    """KKT reformulation solved by SciPy ``trust-constr`` (NumPy problems only).
+
+    ``time_limit`` (seconds) stops the solve at the first iteration past it (status 1).
+    """
     from scipy.optimize import BFGS, LinearConstraint, NonlinearConstraint, minimize
 
     P = CountingProblem(problem)
@@ -91,11 +94,18 @@ def kkt_trust_constr(problem, x0=None, y0=None, *, maxiter=1000, gtol=1e-10, xto
         bounds = Bounds(lb, np.full(n + m + l, np.inf))
     v0 = np.r_[x0, y0, np.full(l, float(lam0))]
     t0 = time.perf_counter()
+
+    def cb(intermediate_result):
+        if callback is not None:
+            callback(intermediate_result)
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            raise StopIteration
+
     res = minimize(fun, v0, jac=True, method="trust-constr", constraints=cons, bounds=bounds,
-                   hess=BFGS(), callback=callback,
+                   hess=BFGS(), callback=cb,
                    options={"maxiter": maxiter, "gtol": gtol, "xtol": xtol, "verbose": 0})
     x, y, lam = split(res.x)
-    status = 0 if res.status in (1, 2) else (1 if res.status == 0 else 4)
+    status = 0 if res.status in (1, 2) else (1 if res.status in (0, 3) else 4)  # 3: time limit
     return make_result(x=x, fun=res.fun, nit=res.nit, status=status, backend="numpy",
                        detail=f"(trust-constr: {res.message})", y=y, lam=lam, multipliers=lam,
                        maxcv=float(res.constr_violation), n_calls=dict(P.counts),
