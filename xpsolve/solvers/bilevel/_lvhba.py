@@ -16,6 +16,7 @@ import numpy as np
 from ..._options import Interval, IsCallable, IsInstance, OneOf
 from ..._registry import SolverSpec, register_solver
 from ..._result import IterationReport, OptimizeResult, make_result, notify
+from ...backends import device as _device
 from ...backends import namespace_name
 from ._projections import Projector
 from ._protocol import CountingProblem
@@ -44,6 +45,8 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
     P = CountingProblem(problem)
     n_cons = int(getattr(problem, "n_cons", 0) or 0)
     dt = problem.dtype
+    dev = _device(x0)
+    on = {} if dev is None else {"device": dev}
     # --- what the method needs, checked before iterating --------------------------------
     need = ["upper_grad", "lower_grad"]
     if n_cons:
@@ -51,7 +54,7 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
     missing = [n for n in need if not P.provides(n)]
     if missing:
         raise ValueError(f"LV-HBA needs the oracles {', '.join(missing)}, which the problem lacks")
-    proj = Projector(P, xp, proj_tol=proj_tol, proj_maxiter=proj_maxiter)
+    proj = Projector(P, xp, proj_tol=proj_tol, proj_maxiter=proj_maxiter, device=dev)
     if (tol_stat is None) != (tol_gap is None):
         raise ValueError("options 'tol_stat' and 'tol_gap' must be given together (or neither)")
     if stochastic:
@@ -74,12 +77,12 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
     eq = np.zeros(n_cons, dtype=bool)
     eq[list(getattr(problem, "equality_rows", ()) or ())] = True
     lam_hi = r if cap_multiplier else math.inf
-    lo = xp.asarray(np.where(eq, -r, 0.0), dtype=dt)
-    hi_lam = xp.asarray(np.where(eq, r, lam_hi), dtype=dt)
-    hi_z = xp.asarray(np.full(n_cons, r), dtype=dt)
+    lo = xp.asarray(np.where(eq, -r, 0.0), dtype=dt, **on)
+    hi_lam = xp.asarray(np.where(eq, r, lam_hi), dtype=dt, **on)
+    hi_z = xp.asarray(np.full(n_cons, r), dtype=dt, **on)
     start = min(1.0, r)
-    lam = xp.full((n_cons,), start, dtype=dt) if lam0 is None else lam0
-    z = xp.full((n_cons,), start, dtype=dt) if z0 is None else z0
+    lam = xp.full((n_cons,), start, dtype=dt, **on) if lam0 is None else lam0
+    z = xp.full((n_cons,), start, dtype=dt, **on) if z0 is None else z0
     for name, v, d in (("theta0", theta, problem.dim_y), ("lam0", lam, n_cons), ("z0", z, n_cons)):
         if tuple(v.shape) != (d,):
             raise ValueError(f"Option {name!r} must have shape ({d},); got {tuple(v.shape)}")
@@ -108,8 +111,8 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
         c = c_k(k)
         a_, b_, e_ = alpha_k(k), beta_k(k), eta_k(k)
         if stochastic:
-            ub = xp.asarray(rng_u.integers(0, problem.n_upper, batch_size))
-            lb = xp.asarray(rng_l.integers(0, problem.n_lower, batch_size))
+            ub = xp.asarray(rng_u.integers(0, problem.n_upper, batch_size), **on)
+            lb = xp.asarray(rng_l.integers(0, problem.n_lower, batch_size), **on)
         # step 2: projected descent-ascent on the proximal Lagrangian (Jacobi order)
         _, gy_t = P.lower_grad(x, theta, lb)
         d_theta = gy_t + (theta - y) / g1

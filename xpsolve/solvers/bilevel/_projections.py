@@ -67,8 +67,9 @@ class Projector:
     ``dual_iters`` report the state of the iterative polyhedral projection.
     """
 
-    def __init__(self, problem, xp, *, proj_tol=1e-6, proj_maxiter=100):
+    def __init__(self, problem, xp, *, proj_tol=1e-6, proj_maxiter=100, device=None):
         self.xp = xp
+        self._on = {} if device is None else {"device": device}
         self.tol = float(proj_tol)
         self.maxiter = int(proj_maxiter)
         self.last_resid = 0.0
@@ -115,12 +116,12 @@ class Projector:
                 raise ValueError(f"cons_structure 'halfspace' needs exactly one row; got {G.shape[0]}"
                                  " (use 'polyhedral')")
             a = G[0] / norms[0] ** 2
-            self._ax = xp.asarray(G[0, :nx], dtype=dt)
-            self._ay = xp.asarray(G[0, nx:], dtype=dt)
-            self._sx = xp.asarray(a[:nx], dtype=dt)
-            self._sy = xp.asarray(a[nx:], dtype=dt)
+            self._ax = xp.asarray(G[0, :nx], dtype=dt, **self._on)
+            self._ay = xp.asarray(G[0, nx:], dtype=dt, **self._on)
+            self._sx = xp.asarray(a[:nx], dtype=dt, **self._on)
+            self._sy = xp.asarray(a[nx:], dtype=dt, **self._on)
             self._h = float(h_h[0])
-            self._zero = xp.zeros((), dtype=dt)
+            self._zero = xp.zeros((), dtype=dt, **self._on)
             self._proj = self._proj_halfspace
         elif structure == "affine":
             U, s, Vt = np.linalg.svd(G, full_matrices=False)
@@ -129,10 +130,10 @@ class Projector:
             w0 = V @ ((U[:, :rank].T @ h_h) / s[:rank])
             if np.linalg.norm(G @ w0 - h_h) > 1e-8 * (1 + np.linalg.norm(h_h)):
                 raise ValueError("the affine constraints G_x x + G_y y = h are inconsistent")
-            self._Qx = xp.asarray(V[:nx], dtype=dt)
-            self._Qy = xp.asarray(V[nx:], dtype=dt)
-            self._w0x = xp.asarray(w0[:nx], dtype=dt)
-            self._w0y = xp.asarray(w0[nx:], dtype=dt)
+            self._Qx = xp.asarray(V[:nx], dtype=dt, **self._on)
+            self._Qy = xp.asarray(V[nx:], dtype=dt, **self._on)
+            self._w0x = xp.asarray(w0[:nx], dtype=dt, **self._on)
+            self._w0y = xp.asarray(w0[nx:], dtype=dt, **self._on)
             self._proj = self._proj_affine
         else:
             Gn = G / norms[:, None]
@@ -140,13 +141,13 @@ class Projector:
             Q = Gn @ Gn.T
             eqmask = np.zeros(G.shape[0])
             eqmask[list(getattr(problem, "equality_rows", ()) or ())] = 1.0
-            self._Gx = xp.asarray(Gn[:, :nx], dtype=dt)
-            self._Gy = xp.asarray(Gn[:, nx:], dtype=dt)
-            self._hn = xp.asarray(hn, dtype=dt)
-            self._Q = xp.asarray(Q, dtype=dt)
+            self._Gx = xp.asarray(Gn[:, :nx], dtype=dt, **self._on)
+            self._Gy = xp.asarray(Gn[:, nx:], dtype=dt, **self._on)
+            self._hn = xp.asarray(hn, dtype=dt, **self._on)
+            self._Q = xp.asarray(Q, dtype=dt, **self._on)
             self._L = float(np.linalg.eigvalsh(Q)[-1])
-            self._ineq = xp.asarray(1.0 - eqmask, dtype=dt)
-            self._mu = xp.zeros((G.shape[0],), dtype=dt)
+            self._ineq = xp.asarray(1.0 - eqmask, dtype=dt, **self._on)
+            self._mu = xp.zeros((G.shape[0],), dtype=dt, **self._on)
             self._dual = get_kernel("bilevel_polyhedral_dual", xp)
             self.numba = kernel_uses_numba("bilevel_polyhedral_dual", xp)
             self._proj = self._proj_polyhedral

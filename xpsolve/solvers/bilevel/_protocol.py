@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from ...backends import device as _device
 from ...backends import get_namespace, namespace_name, to_numpy
 
 __all__ = ["BilevelProblem", "check_oracles", "CountingProblem", "ORACLE_NAMES"]
@@ -203,12 +204,14 @@ def _fd_grad_value(fun, x, step, xp):
     """Central-difference gradient of the scalar ``fun`` at the 1-D array ``x``."""
     d = x.shape[0]
     h = step * max(1.0, _norm(x, xp) / math.sqrt(max(d, 1)))
-    eye = xp.eye(d, dtype=x.dtype)
+    dev = _device(x)
+    on = {} if dev is None else {"device": dev}
+    eye = xp.eye(d, dtype=x.dtype, **on)
     parts = []
     for i in range(d):
         e = eye[i, :] * h
         parts.append((float(fun(x + e)) - float(fun(x - e))) / (2.0 * h))
-    return xp.asarray(parts, dtype=x.dtype)
+    return xp.asarray(parts, dtype=x.dtype, **on)
 
 
 def _fd_dir(fun_vec, y, v, step, xp):
@@ -525,10 +528,12 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     eps = float(np.finfo(to_numpy(xp.zeros(1, dtype=dt)).dtype).eps)
     rel = eps ** 0.2
+    dev = _device(x)
+    on = {} if dev is None else {"device": dev}
 
     def unit(d):
         u = gen.standard_normal(d)
-        return xp.asarray(u / np.linalg.norm(u), dtype=dt)
+        return xp.asarray(u / np.linalg.norm(u), dtype=dt, **on)
 
     def step(v):
         return rel * max(1.0, _norm(v, xp) / math.sqrt(v.shape[0]))
@@ -572,7 +577,7 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
                 record(name, _norm(an - fd, xp) / max(_norm(an, xp), floor))
     if getattr(problem, "n_cons", 0) and problem.provides("lower_cons") and \
             problem.provides("lower_cons_vjp") and "lower_cons_vjp" not in problem.approximate_oracles:
-        lam = xp.asarray(gen.standard_normal(problem.n_cons), dtype=dt)
+        lam = xp.asarray(gen.standard_normal(problem.n_cons), dtype=dt, **on)
         jx, jy = problem.lower_cons_vjp(x, y, lam)
         c0 = abs(float(xp.sum(lam * problem.lower_cons(x, y))))
         floor = 1e-4 * (1.0 + c0)
