@@ -494,3 +494,13 @@ def test_t3_value_function_gradient():
             args_m[which][i] -= h
             fd[i] = (v(*args_p) - v(*args_m)) / (2 * h)
         assert np.linalg.norm(fd - grad) <= 1e-5 * np.linalg.norm(grad)
+
+
+def test_array_api_strict_second_device():
+    xps = pytest.importorskip("array_api_strict")
+    dev = xps.Device("device1")
+    for prob, opts in ((LVHBAToy(n=3, xp=xps, device=dev), {"maxiter": 20}),
+                       (LVHBAEqToy(xp=xps, device=dev), {"maxiter": 20})):
+        res = bilevel_minimize(prob, options=opts)
+        assert res.x.device == dev and res.y.device == dev and res.lam.device == dev
+        assert check_oracles(prob)["ok"]
