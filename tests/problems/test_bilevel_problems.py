@@ -183,3 +183,24 @@ def test_oracles_on_other_backends(backend, name, problems):
         for g, w in zip(got, want):
             np.testing.assert_allclose(to_numpy(g), to_numpy(w), rtol=1e-12, atol=1e-13)
     assert float(prob.upper_value(x, y)) == pytest.approx(float(ref.upper_value(xh, yh)), rel=1e-12)
+
+
+def test_quadratic_finite_sum_averages_equal_deterministic():
+    det = get("quadratic", d=6)
+    fs = get("quadratic", d=6, finite_sum=True, n_samples=64, seed=2)
+    rng = np.random.default_rng(0)
+    x, y, v = rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal(6)
+    full = np.arange(64)
+    for name, args in (("upper_grad", (x, y)), ("lower_grad", (x, y)),
+                       ("lower_hvp_yy", (x, y, v)), ("lower_jvp_xy", (x, y, v))):
+        a = getattr(fs, name)(*args, batch=full)
+        b = getattr(det, name)(*args)
+        for ai, bi in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_allclose(ai, bi, rtol=1e-12, atol=1e-13)
+    # a single sample differs, and its lower Hessian stays positive definite
+    assert not np.allclose(fs.lower_grad(x, y, batch=np.array([3]))[1], det.lower_grad(x, y)[1])
+    assert np.min(to_numpy(fs._As)) > 0
+    assert fs.n_lower == fs.n_upper == 64 and check_oracles(fs, x, y)["ok"]
+    bench = get("quadratic", preset="benchopt")
+    assert bench.dim_x == 100 and bench.n_lower == 1024
+    assert np.linalg.norm(to_numpy(bench._C), 2) == pytest.approx(0.1)

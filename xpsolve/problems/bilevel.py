@@ -77,53 +77,99 @@ class Quadratic(_LibraryProblem):
     .. math::
 
         G(x, y) = \tfrac12 y^\top A y + x^\top C y + a^\top y,\qquad
-        F(x, y) = \tfrac12\|y\|^2 + \tfrac14\|x\|^2 - 1^\top y,
+        F(x, y) = \tfrac12\|y\|^2 + \tfrac14\|x\|^2 - b^\top y,
 
     with :math:`A = \mathrm{diag}(\mathrm{linspace}(\mu, 1, d))`,
-    :math:`C = 0.3 (I + S)` (S: ones on the first superdiagonal), :math:`a = 0.1\cdot 1`.
-    :math:`y^*(x) = -A^{-1}(C^\top x + a)`; :math:`\Phi` is a convex quadratic and
-    :math:`x^*` solves one d x d system. Deterministic version only.
+    :math:`C = 0.3 (I + S)` (S: ones on the first superdiagonal), :math:`a = 0.1\cdot 1`,
+    :math:`b = 1`. :math:`y^*(x) = -A^{-1}(C^\top x + a)`; :math:`\Phi` is a convex
+    quadratic and :math:`x^*` solves one d x d system.
+
+    ``finite_sum=True``: ``n_samples`` per-sample data per level (seeded by ``seed``),
+    :math:`A_i = A\,\mathrm{diag}(w_i)` with :math:`w_{ij} \in [0.45, 1.55]`,
+    :math:`C_i = C + 0.1 (E_i - \bar E)`, :math:`a_i`, :math:`b_i` perturbed the same
+    way, so that every average equals the deterministic data (and the solution is the
+    same); oracles with ``batch`` average over the batch. ``preset="benchopt"``: the
+    benchmark_bilevel-style instance, d = 100, 1024 samples per level, mu = 0.1,
+    smoothness 1, cross term :math:`C = 0.1 (I + S) / \|I + S\|_2` (spectral norm 0.1).
     """
 
-    tags = ("closed-form",)
+    tags = ("closed-form", "stochastic")
 
-    def __init__(self, d=10, mu=0.1, *, xp=None, device=None, dtype=None):
+    def __init__(self, d=10, mu=0.1, finite_sum=False, n_samples=1024, seed=0, preset=None, *,
+                 xp=None, device=None, dtype=None):
         self._setup(xp, device, dtype)
+        if preset not in (None, "benchopt"):
+            raise ValueError(f"preset must be None or 'benchopt'; got {preset!r}")
+        cross = 0.3
+        if preset == "benchopt":
+            d, mu, finite_sum, n_samples = 100, 0.1, True, 1024
         if d < 1 or not mu > 0:
             raise ValueError("Quadratic needs d >= 1 and mu > 0")
-        self.dim_x = self.dim_y = int(d)
+        self.dim_x = self.dim_y = d = int(d)
         A = np.linspace(mu, 1.0, d)
-        C = 0.3 * (np.eye(d) + np.eye(d, k=1))
+        B = np.eye(d) + np.eye(d, k=1)
+        C = cross * B if preset is None else 0.1 * B / np.linalg.norm(B, 2)
         a = 0.1 * np.ones(d)
+        b = np.ones(d)
         self._Ah, self._Ch, self._ah = A, C, a
-        self._A, self._C, self._av = self._a(A), self._a(C), self._a(a)
+        self._A, self._C, self._av, self._b = self._a(A), self._a(C), self._a(a), self._a(b)
         self.lower_mu, self.lower_L = float(mu), 1.0
         M = -(C.T / A[:, None])            # y* = M x + m0
         m0 = -a / A
-        x_opt = np.linalg.solve(M.T @ M + 0.5 * np.eye(d), M.T @ (1.0 - m0))
+        x_opt = np.linalg.solve(M.T @ M + 0.5 * np.eye(d), M.T @ (b - m0))
         y_opt = M @ x_opt + m0
         self._sol = (x_opt, y_opt)
+        self.finite_sum = bool(finite_sum)
+        if self.finite_sum:
+            rng = np.random.default_rng([seed, 3])
+            n = int(n_samples)
+
+            def centred(shape, scale):
+                E = rng.standard_normal((n, *shape))
+                return scale * (E - E.mean(0))
+
+            u = rng.uniform(-1.0, 1.0, (n, d))
+            W = 1.0 + 0.5 * (u - u.mean(0))
+            self._As = self._a(A[None, :] * W)
+            self._Cs = self._a(C[None] + centred((d, d), 0.1))
+            self._as = self._a(a[None] + centred((d,), 0.1))
+            self._bs = self._a(b[None] + centred((d,), 0.1))
+            self.n_lower = self.n_upper = n
         self.lvhba_options = {"maxiter": 20000, "alpha": 0.05, "eta": 0.05, "p": 0.45}
+
+    def _lower_data(self, batch):
+        if batch is None or not self.finite_sum:
+            return self._A, self._C, self._av
+        xp = self.xp
+        return tuple(xp.mean(xp.take(M, batch, axis=0), axis=0)
+                     for M in (self._As, self._Cs, self._as))
+
+    def _upper_b(self, batch):
+        if batch is None or not self.finite_sum:
+            return self._b
+        return self.xp.mean(self.xp.take(self._bs, batch, axis=0), axis=0)
 
     def upper_value(self, x, y, batch=None):
         xp = self.xp
-        return 0.5 * xp.sum(y * y) + 0.25 * xp.sum(x * x) - xp.sum(y)
+        return 0.5 * xp.sum(y * y) + 0.25 * xp.sum(x * x) - xp.sum(self._upper_b(batch) * y)
 
     def upper_grad(self, x, y, batch=None):
-        return 0.5 * x, y - 1.0
+        return 0.5 * x, y - self._upper_b(batch)
 
     def lower_value(self, x, y, batch=None):
         xp = self.xp
-        return 0.5 * xp.sum(self._A * y * y) + xp.sum(x * (self._C @ y)) + xp.sum(self._av * y)
+        A, C, a = self._lower_data(batch)
+        return 0.5 * xp.sum(A * y * y) + xp.sum(x * (C @ y)) + xp.sum(a * y)
 
     def lower_grad(self, x, y, batch=None):
-        return self._C @ y, self._A * y + x @ self._C + self._av
+        A, C, a = self._lower_data(batch)
+        return C @ y, A * y + x @ C + a
 
     def lower_hvp_yy(self, x, y, v, batch=None):
-        return self._A * v
+        return self._lower_data(batch)[0] * v
 
     def lower_jvp_xy(self, x, y, v, batch=None):
-        return self._C @ v
+        return self._lower_data(batch)[1] @ v
 
     def x0(self):
         return self._a(np.zeros(self.dim_x))
@@ -145,7 +191,7 @@ class Quadratic(_LibraryProblem):
     def solution(self):
         x, y = self._sol
         return {"x": self._a(x), "y": self._a(y), "lam": None,
-                "fun": float(0.5 * y @ y + 0.25 * x @ x - y.sum())}
+                "fun": float(0.5 * y @ y + 0.25 * x @ x - y @ self._h(self._b))}
 
     def metrics(self, x, y):
         xs, ys = self._sol
@@ -1059,7 +1105,8 @@ def _register(reg_name, key, sizes, defaults, seeded):
 
 
 _register("bilevel/p1_quadratic", "quadratic",
-          {"tiny": {"d": 5, "mu": 0.2}, "small": {"d": 10}, "medium": {"d": 100}}, {"mu": 0.1}, False)
+          {"tiny": {"d": 5, "mu": 0.2}, "small": {"d": 10}, "medium": {"d": 100}},
+          {"mu": 0.1, "finite_sum": False, "n_samples": 1024, "preset": None, "seed": None}, True)
 _register("bilevel/p2_lvhba_toy", "lvhba_toy",
           {"tiny": {"n": 10}, "small": {"n": 10}, "large": {"n": 100}}, {"form": "ineq"}, False)
 _register("bilevel/p3_lvhba_eqtoy", "lvhba_eqtoy",
