@@ -63,9 +63,6 @@ class _LibraryProblem(BilevelProblem):
         """To host float64 NumPy (reference computations only)."""
         return np.asarray(to_numpy(a), dtype=np.float64)
 
-    def lower_value_np(self, x, y):  # pragma: no cover - overridden where useful
-        return _f(self.lower_value(self._a(x), self._a(y)))
-
 
 # =========================================================================================
 # P1 quadratic
