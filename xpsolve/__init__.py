@@ -1,7 +1,7 @@
 """xpsolve: faithful, fast, array-API generic solvers from recent optimization papers.
 
 Front doors: :func:`minimize` (single-level problems), :func:`solve_ot` (entropic
-optimal transport); more families arrive with their solvers. Results are
+optimal transport), :func:`bilevel_minimize` (bilevel problems); more families arrive with their solvers. Results are
 :class:`OptimizeResult` objects. The benchmark suite lives in :mod:`xpsolve.suite`
 (``python -m xpsolve suite``) and the problem library in :mod:`xpsolve.problems`.
 """
@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
-from .solvers import as_scipy_method, minimize, solve_ot
+from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
 
 try:
     __version__ = _version("xpsolve")
@@ -18,7 +18,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
-    "OptimizeResult", "STATUS_MESSAGES", "SolverSpec", "as_scipy_method", "config_context",
+    "BilevelProblem", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec", "as_scipy_method",
+    "bilevel_minimize", "check_oracles", "config_context",
     "get_config", "get_solver", "list_solvers", "minimize", "register_solver", "set_config",
     "show_options", "solve_ot",
 ]
