@@ -24,6 +24,8 @@ def test_seed_determines_instance(name):
     a, b = get_problem(name, size="tiny", seed=1), get_problem(name, size="tiny", seed=1)
     c = get_problem(name, size="tiny", seed=2)
     arrays = [k for k, v in a.data.items() if hasattr(v, "shape")]
+    if not arrays:
+        pytest.skip("instance data are an oracle object (bilevel); its family tests cover seeding")
     assert all(np.array_equal(to_numpy(a.data[k]), to_numpy(b.data[k])) for k in arrays)
     assert any(not np.array_equal(to_numpy(a.data[k]), to_numpy(c.data[k])) for k in arrays)
 
