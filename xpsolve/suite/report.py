@@ -246,7 +246,8 @@ def write_plots(runs, outdir) -> list:
         ax_t.set_xscale("log")
         ax_t.legend(fontsize=8)
         problem, size, _, backend = gk
-        fig.suptitle(f"{problem} ({size}; {backend})", fontsize=10)
+        plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
+        fig.suptitle(f"{problem} ({size}{plabel}; {backend})", fontsize=10)
         f = outdir / f"{_slug(gk)}.png"
         fig.savefig(f, dpi=90)
         plt.close(fig)

@@ -23,6 +23,8 @@ __all__ = ["run_one", "Recorder", "namespace_for", "error_record"]
 
 # (family, solver, problem, backend, options) already warmed up in this process
 _WARMED: set = set()
+#: Wall-clock budget of a warm-up solve in seconds (also capped by the run's timeout).
+WARMUP_BUDGET = 5.0
 
 
 def namespace_for(backend: str):
@@ -94,7 +96,12 @@ def _curve_metric(problem) -> str:
 
 
 def _warm_up(spec: RunSpec, method, xp, device) -> float | None:
-    """One solve of the same method on the tiny instance (JIT compilation, caches)."""
+    """One solve of the same method on the tiny instance (JIT compilation, caches).
+
+    The solve is stopped through its callback after :data:`WARMUP_BUDGET` seconds
+    (or the run's timeout, if smaller), so options such as a huge ``maxiter`` do
+    not make the warm-up run for long.
+    """
     from ..problems import get_problem
 
     tag = (spec.family, spec.solver, spec.problem, spec.backend,
@@ -102,9 +109,15 @@ def _warm_up(spec: RunSpec, method, xp, device) -> float | None:
     if tag in _WARMED:
         return None
     t0 = time.perf_counter()
+    budget = min(WARMUP_BUDGET, spec.timeout or math.inf)
+
+    def stop_when_over_budget(intermediate_result):
+        if time.perf_counter() - t0 > budget:
+            raise StopIteration
+
     try:
         tiny = get_problem(spec.problem, "tiny", spec.seed, xp=xp, device=device, **spec.params)
-        tiny.solve(method, options=dict(spec.options), callback=lambda intermediate_result: None)
+        tiny.solve(method, options=dict(spec.options), callback=stop_when_over_budget)
     except Exception:  # the timed run reports the error
         pass
     _WARMED.add(tag)
@@ -199,7 +212,9 @@ def run_one(spec) -> dict:
             rec.update(
                 status="timed_out" if timed_out else str(int(result.status)),
                 solver_status=int(result.status), success=bool(problem.success(result)),
-                solver_success=bool(result.success), message=str(result.message),
+                solver_success=bool(result.success),
+                message=(f"Timed out after {spec.timeout:g} s. " if timed_out else "")
+                + str(result.message),
                 nit=int(result.nit), fun=_clean(float(result.fun)), time_s=recorder.time_s,
                 metrics={k: _clean(v) for k, v in metrics.items()},
                 key_metric=problem.success_metric,
