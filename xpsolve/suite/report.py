@@ -26,8 +26,9 @@ def _table(header, rows, *, markdown=False) -> str:
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
-             "  ".join("-" * w for w in widths)]
-    return "\n".join(lines + ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows])
+              "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def format_table(runs) -> str:
@@ -39,17 +40,20 @@ def format_table(runs) -> str:
     ...     "status": "0", "nit": 10, "time_s": 0.01, "key_metric": "marginal_err",
     ...     "key_value": 1e-10}]))
     problem  size  seed  solver    status  nit  time_s  key metric
-    -------  ----  ----  --------  ------  ---  ------  -----------------------
+    -------  ----  ----  --------  ------  ---  ------  --------------------
     ot/x     tiny  0     sinkhorn  0       10   0.01    marginal_err = 1e-10
     """
     _label_variants(runs)
+    # backend and repeat columns only when they vary
+    extra = [c for c in ("backend", "repeat") if len({r.get(c) for r in runs}) > 1]
     rows = []
     for r in runs:
         metric = f"{r.get('key_metric')} = {_fmt(r.get('key_value'))}" if r.get("key_metric") else "-"
-        rows.append([r["problem"] + _params_label(r), r["size"], r["seed"], _variant(r),
-                     r["status"], r.get("nit"), r.get("time_s"), metric])
-    return _table(["problem", "size", "seed", "solver", "status", "nit", "time_s", "key metric"],
-                  rows)
+        rows.append([r["problem"] + _params_label(r), r["size"], r["seed"], _variant(r)]
+                    + [r.get(c) for c in extra]
+                    + [r["status"], r.get("nit"), r.get("time_s"), metric])
+    return _table(["problem", "size", "seed", "solver", *extra, "status", "nit", "time_s",
+                   "key metric"], rows)
 
 
 def _params_label(r) -> str:
