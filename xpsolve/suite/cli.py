@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import sys
 import time
 import uuid
@@ -122,6 +123,9 @@ def main(argv=None) -> int:
         return 0
     try:
         plan = _apply_overrides(load_plan(args.plan), args)
+        if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
+            raise PlanError("the dask executor needs dask.distributed: "
+                            "pip install 'xpsolve[dask]'")
         specs, skips = expand(plan)
         if not specs:
             raise PlanError("the plan selects no runnable combination"
