@@ -12,6 +12,7 @@ import pytest
 from xpsolve.__main__ import main as xpsolve_main
 from xpsolve.suite import expand, load_plan
 from xpsolve.suite.cli import main
+from xpsolve.suite.executors import PINNED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--problems", "ot/additive_cost", "--solvers", "sinkhorn", "--sizes", "tiny"]
@@ -107,13 +108,14 @@ def test_bad_input(tmp_path, capsys, args, message):
 
 def test_process_executor(tmp_path):
     out = tmp_path / "res"
+    env_before = {k: os.environ.get(k) for k in PINNED_ENV}
     assert main(FAST + ["--seeds", "0-1", "--executor", "process", "--n-workers", "2",
                         "--output", str(out), "--quiet", "--no-plot"]) == 0
     rows = _rows(out / "results.sqlite", "SELECT status, executor, parallel, threads, pid FROM runs")
     assert len(rows) == 2
     assert all(r[:4] == ("0", "process", 1, "1") for r in rows)  # threads pinned in workers
     assert all(r[4] != os.getpid() for r in rows)
-    assert os.environ.get("NUMBA_NUM_THREADS") != "1" or "NUMBA_NUM_THREADS" in os.environ
+    assert {k: os.environ.get(k) for k in PINNED_ENV} == env_before  # parent left as it was
     assert "not comparable" in (out / "report.md").read_text()
 
 

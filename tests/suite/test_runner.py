@@ -59,7 +59,7 @@ def test_recorder_excludes_its_own_time():
             return super().value(res)
 
     problem = get_problem("ot/additive_cost", "tiny", 0)
-    rec = SlowRecorder(problem.xp, "marginal_err")
+    rec = SlowRecorder(problem.xp, ("marginal_err",))
     t0 = time.perf_counter()
     rec.start()
     problem.solve("sinkhorn", options={"maxiter": 20, "tol": 1e-300, "check_every": 1},
@@ -70,6 +70,22 @@ def test_recorder_excludes_its_own_time():
     # 20 callbacks sleeping 0.02 s each: at least 0.4 s of the wall time is not solver time
     assert wall - rec.time_s >= 0.4
     assert rec.time_s < wall - 0.39
+
+
+def test_recorder_metric_choice():
+    import numpy as np
+
+    from xpsolve import OptimizeResult
+
+    res = OptimizeResult(nit=1, fun=np.asarray(3.0))
+    rec = Recorder(np, ("grad_norm", "subopt", "fun"), f_opt=1.0)
+    assert (rec.value(res), rec.metric) == (2.0, "subopt")
+    rec = Recorder(np, ("grad_norm", "subopt", "fun"))  # no known optimum
+    assert (rec.value(res), rec.metric) == (3.0, "fun")
+    rec = Recorder(np, ("grad_norm", "subopt", "fun"), f_opt=1.0)
+    rec.start()
+    rec(OptimizeResult(nit=4, grad_norm=np.asarray(0.5), fun=2.0))
+    assert rec.metric == "grad_norm" and rec.curve[0][0] == 4 and rec.curve[0][2] == 0.5
 
 
 def test_solver_error_is_recorded_not_raised():

@@ -121,7 +121,10 @@ def summarize(runs) -> dict:
         rows = []
         for name, rs in variants.items():
             ok = [r for r in rs if r["status"] != "error"]
-            ttts = [time_to_target(r.get("curve") or [], r.get("target")) for r in ok]
+            # the target applies when the curve follows the key metric
+            ttts = [time_to_target(r.get("curve") or [], r.get("target")
+                                   if r.get("curve_metric") == r.get("key_metric") else None)
+                    for r in ok]
             reached = [t for t in ttts if t is not None]
             rows.append(dict(
                 solver=name, runs=len(rs), errors=len(rs) - len(ok),
@@ -240,7 +243,7 @@ def write_plots(runs, outdir) -> list:
             ax_t.plot(t, v, color=color, lw=1, marker=".", ms=3, label=label)
             ax_n.plot(n, v, color=color, lw=1, marker=".", ms=3)
         metric = rs[0].get("curve_metric") or "value"
-        target = rs[0].get("target")
+        target = rs[0].get("target") if metric == rs[0].get("key_metric") else None
         for ax, xlabel in ((ax_t, "solver time [s]"), (ax_n, "iterations")):
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)

@@ -48,17 +48,24 @@ class Recorder:
 
     ``time_s`` accumulates only the time spent in the solver between callback
     invocations (plus the stretch after the last one, see :meth:`stop`). Each call
-    appends ``[nit, time_s, value]`` where ``value`` is the intermediate result's
-    ``metric`` (``"subopt"`` means ``fun - f_opt``). Past ``timeout`` seconds of
-    wall time it raises :class:`StopIteration` and sets ``timed_out``.
+    appends ``[nit, time_s, value]``, where ``value`` is the first of ``metrics``
+    that the first (intermediate or final) result reports; ``"subopt"`` means
+    ``fun - f_opt``. Past ``timeout`` seconds of wall time it raises
+    :class:`StopIteration` and sets ``timed_out``.
     """
 
-    def __init__(self, xp, metric: str, *, f_opt=None, timeout=None):
-        self.xp, self.metric, self.f_opt, self.timeout = xp, metric, f_opt, timeout
+    def __init__(self, xp, metrics=("fun",), *, f_opt=None, timeout=None):
+        self.xp, self.f_opt, self.timeout = xp, f_opt, timeout
+        self.candidates = [m for m in metrics if m != "subopt" or f_opt is not None]
+        self.metric = None
         self.curve, self.time_s, self.timed_out = [], 0.0, False
 
     def value(self, res) -> float:
         """The curve metric of an (intermediate or final) result, as a float."""
+        if self.metric is None:
+            keys = set(res)
+            self.metric = next((m for m in self.candidates
+                                if (m == "subopt" and "fun" in keys) or m in keys), None)
         try:
             if self.metric == "subopt":
                 return float(res["fun"]) - self.f_opt
@@ -88,11 +95,10 @@ class Recorder:
             self._mark = time.perf_counter()
 
 
-def _curve_metric(problem) -> str:
-    # The problem's success metric when solvers report it (OT: marginal_err), else the objective.
-    if problem.success_metric in ("fun", "subopt"):
-        return "subopt" if problem.f_opt is not None else "fun"
-    return problem.success_metric
+def _curve_metrics(problem) -> tuple:
+    # Preference order: the problem's success metric (OT: marginal_err), the known
+    # suboptimality, the objective.
+    return (problem.success_metric, "subopt", "fun")
 
 
 def _warm_up(spec: RunSpec, method, xp, device) -> float | None:
@@ -198,15 +204,15 @@ def run_one(spec) -> dict:
                                   **spec.params)
             if spec.warmup:
                 rec["warmup_s"] = _warm_up(spec, method, xp, device)
-            recorder = Recorder(xp, _curve_metric(problem), f_opt=problem.f_opt,
+            recorder = Recorder(xp, _curve_metrics(problem), f_opt=problem.f_opt,
                                 timeout=spec.timeout)
-            rec["curve_metric"] = recorder.metric
             recorder.start()
             result = problem.solve(method, options=dict(spec.options), callback=recorder)
             recorder.stop()
             curve = recorder.curve
             if not curve or curve[-1][0] != int(result.nit):
                 curve.append([int(result.nit), recorder.time_s, recorder.value(result)])
+            rec["curve_metric"] = recorder.metric
             metrics = problem.metrics(result)
             timed_out = recorder.timed_out and int(result.status) == 99
             rec.update(
