@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from xpsolve.suite import DaskExecutor
+from xpsolve.suite import DaskExecutor, Skip
 from xpsolve.suite.cli import main
 from xpsolve.suite.report import format_table, summarize, time_to_target, write_markdown
 
@@ -35,7 +35,10 @@ def test_summarize_statistics_and_ratios(tmp_path):
     assert (slow["median_time"], slow["time_ratio"]) == (6.0, 3.0)
     assert (slow["ttt"], slow["reached"], slow["ttt_ratio"]) == (6.0, "1/3", 4.0)
     assert slow["final"] == pytest.approx(0.5 * (1e-6 + 1e-10))
-    md = write_markdown(runs, tmp_path / "report.md").read_text()
+    skips = [Skip("ot/x", "tiny", "ot:pot:sinkhorn", "torch", "no torch"),
+             Skip("ot/y", "tiny", "ot:pot:sinkhorn", "torch", "no torch")]
+    md = write_markdown(runs, tmp_path / "report.md", skips=skips).read_text()
+    assert "| ot:pot:sinkhorn | torch | no torch | ot/x (tiny), ot/y (tiny) |" in md
     assert "## ot/x (tiny, reg=0.1; numpy)" in md
     assert "| slow | 3 | 33% | 6 | 3 | 60 | 6 | 1/3 | 4 |" in md
     assert "error in slow seed 2: `boom`" in md

@@ -135,7 +135,9 @@ def summarize(runs) -> dict:
                 final=_median([r.get("key_value") for r in ok]),
                 key_metric=next((r.get("key_metric") for r in ok if r.get("key_metric")), None)))
         for field, ratio in (("median_time", "time_ratio"), ("ttt", "ttt_ratio")):
-            best = min((row[field] for row in rows if row[field]), default=None)
+            # the fastest variant among those that succeed at least once (else among all)
+            pool = [row for row in rows if row["success_rate"] > 0] or rows
+            best = min((row[field] for row in pool if row[field]), default=None)
             for row in rows:
                 row[ratio] = row[field] / best if best and row[field] is not None else None
         out[gk] = sorted(rows, key=lambda row: row["solver"])
@@ -191,9 +193,13 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
         if slug in plots:
             lines += ["", f"![{problem}]({plots[slug].relative_to(path.parent).as_posix()})"]
     if skips:
+        # one line per (solver, backend, reason), listing the problems it concerns
+        merged = defaultdict(list)
+        for s in skips:
+            merged[(s.solver, s.backend, s.reason)].append(f"{s.problem} ({s.size})")
         lines += ["", "## Skipped combinations", ""]
-        lines.append(_table(["problem", "size", "solver", "backend", "reason"],
-                            [[s.problem, s.size, s.solver, s.backend, s.reason] for s in skips],
+        lines.append(_table(["solver", "backend", "reason", "problems"],
+                            [[*k, ", ".join(dict.fromkeys(v))] for k, v in merged.items()],
                             markdown=True))
     if meta:
         lines += ["", "## Environment", ""]
