@@ -158,8 +158,8 @@ def _run(plan, specs, skips, args) -> int:
         todo = [s for s in specs if s.key not in stored]
         try:
             executor = make_executor(args.executor, n_workers=args.n_workers, address=args.address)
-        except ImportError as exc:
-            raise PlanError(str(exc)) from None
+        except (ImportError, OSError, ValueError) as exc:  # no dask, scheduler unreachable
+            raise PlanError(f"cannot start the {args.executor} executor: {exc}") from None
     except PlanError as exc:
         store.close()
         print(f"xpsolve suite: error: {exc}", file=sys.stderr)
