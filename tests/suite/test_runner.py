@@ -104,10 +104,11 @@ def test_timeout_stops_the_run_through_the_callback():
     t0 = time.perf_counter()
     rec = run_one(spec)
     # warm-up (capped by the same budget) + the timed run, each stopped after about 0.2 s
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 20
     assert rec["status"] == "timed_out" and rec["timed_out"] is True
     assert rec["solver_status"] == 99 and rec["message"].startswith("Timed out after 0.2 s.")
-    assert 0.2 <= rec["time_s"] < 2
+    # the budget is wall time; time_s (solver only, callbacks excluded) is a part of it
+    assert rec["wall_s"] >= 0.2 and 0 < rec["time_s"] < rec["wall_s"]
     assert 0 < rec["nit"] < 10**8
 
 
