@@ -1,0 +1,120 @@
+"""Plan loading and expansion: grids, overrides, skip reasons, bad input."""
+import pytest
+
+from xpsolve.suite import Plan, PlanError, RunSpec, expand, list_plans, load_plan, parse_seeds
+from xpsolve.suite.solvers import SolverEntry
+
+
+def test_bundled_plans_load_and_expand():
+    names = list_plans()
+    assert {"tiny", "quick", "ot-sinkhorn"} <= set(names)
+    for name in names:
+        specs, _ = expand(load_plan(name))
+        assert specs, name
+        assert len({s.key for s in specs}) == len(specs)  # keys are unique within a plan
+
+
+def test_quick_plan_grid():
+    specs, skips = expand(load_plan("quick"))
+    # 2 problems x 1 size x 2 seeds x (2 xpsolve + 1 POT) solvers; POT is installed here
+    assert len(specs) == 12
+    assert {s.solver for s in specs} == {"sinkhorn", "sinkhorn-log", "pot:sinkhorn-log"}
+    assert {s.seed for s in specs} == {0, 1}
+    ra = [s for s in specs if s.problem == "ot/random_assignment"]
+    assert all(s.params == {"reg": 3e-3} for s in ra)
+    assert all(s.options == {"maxiter": 1000, "tol": 1e-9} for s in specs)
+    assert skips == []
+
+
+def test_grid_axes_and_specific_options_override_globs():
+    plan = Plan(problems=["ot/random_assignment"], solvers=["sinkhorn*"], sizes=["tiny"],
+                seeds=[0, 1], repeat=2,
+                options={"*": {"maxiter": 50, "check_every": 10},
+                         "sinkhorn-log": {"check_every": [1, 5]}},
+                params={"ot/*": {"reg": [0.1, 0.01]}})
+    specs, skips = expand(plan)
+    # reg (2) x seeds (2) x [sinkhorn (1 option set) + sinkhorn-log (2)] x repeat (2)
+    assert len(specs) == 2 * 2 * 3 * 2
+    log = [s for s in specs if s.solver == "sinkhorn-log"]
+    assert {s.options["check_every"] for s in log} == {1, 5}
+    assert all(s.options["maxiter"] == 50 for s in specs)
+    assert {s.options["check_every"] for s in specs if s.solver == "sinkhorn"} == {10}
+    assert {s.repeat for s in specs} == {0, 1}
+    assert len({s.key for s in specs}) == len(specs)
+
+
+def test_skip_reasons():
+    entries = [
+        SolverEntry("sinkhorn", "ot", ("numpy", "torch")),
+        SolverEntry("gd", "minimize", ("numpy",)),
+        SolverEntry("pot:x", "ot", ("numpy",), kind="peer", unavailable="peer library 'pot' missing"),
+    ]
+    plan = Plan(problems=["ot/additive_cost"], solvers=["*"], sizes=["tiny", "huge"],
+                backends=["numpy", "array_api_strict"])
+    specs, skips = expand(plan, entries=entries)
+    assert [(s.solver, s.backend) for s in specs] == [("sinkhorn", "numpy")]
+    reasons = {(s.solver, s.backend): s.reason for s in skips}
+    assert "family 'minimize' != problem family 'ot'" in reasons[("minimize:gd", "numpy")]
+    assert "backend 'array_api_strict' not supported" in reasons[("ot:sinkhorn", "array_api_strict")]
+    assert reasons[("ot:pot:x", "numpy")] == "peer library 'pot' missing"
+    assert any("no size 'huge'" in s.reason for s in skips)
+
+
+def test_family_prefixed_solver_globs():
+    specs, _ = expand(Plan(problems=["ot/additive_cost"], solvers=["ot:pot:*"]))
+    assert {s.solver for s in specs} == {"pot:sinkhorn", "pot:sinkhorn-log"}
+    specs, _ = expand(Plan(problems=["ot/additive_cost"], solvers=["ot:sinkhorn-log"]))
+    assert [s.solver for s in specs] == ["sinkhorn-log"]
+
+
+def test_run_key_ignores_timeout_but_not_identity():
+    a = RunSpec("ot/additive_cost", "tiny", 0, "sinkhorn", "ot", timeout=1.0)
+    assert a.key == RunSpec("ot/additive_cost", "tiny", 0, "sinkhorn", "ot", timeout=9.0).key
+    assert a.key != RunSpec("ot/additive_cost", "tiny", 0, "sinkhorn", "ot", repeat=1).key
+    assert a.key != RunSpec("ot/additive_cost", "tiny", 0, "sinkhorn", "ot",
+                            options={"tol": 1e-3}).key
+
+
+@pytest.mark.parametrize("text, expected", [("0-4", [0, 1, 2, 3, 4]), ("0,2,3", [0, 2, 3]),
+                                            ("1-2,7,1", [1, 2, 7]), (3, [3]), ([5, 2], [5, 2])])
+def test_parse_seeds(text, expected):
+    assert parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a", "3-1", "0-", "", "1.5", -1, [], [1, "x"], True, None])
+def test_parse_seeds_rejects(text):
+    with pytest.raises(PlanError):
+        parse_seeds(text)
+
+
+@pytest.mark.parametrize("plan, match", [
+    (Plan(problems=["nope/*"]), "no problem matches 'nope/\\*'"),
+    (Plan(solvers=["zzz"]), "no solver matches 'zzz'"),
+    (Plan(backends=["jax"]), "unknown backend 'jax'"),
+    (Plan(problems=["ot/additive_cost"], params={"*": {"bogus": 1}}), "unknown parameter"),
+])
+def test_expand_rejects(plan, match):
+    with pytest.raises(PlanError, match=match):
+        expand(plan)
+
+
+def test_plan_file_errors(tmp_path):
+    with pytest.raises(PlanError, match="unknown plan 'missing'"):
+        load_plan("missing")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('problems = ["ot/*"]\nsolverz = ["x"]\n')
+    with pytest.raises(PlanError, match="unknown key.*solverz"):
+        load_plan(bad)
+    bad.write_text('repeat = 0\n')
+    with pytest.raises(PlanError, match="repeat must be a positive integer"):
+        load_plan(bad)
+    bad.write_text('options = {maxiter = 3}\n')
+    with pytest.raises(PlanError, match="table of tables"):
+        load_plan(bad)
+    bad.write_text('problems = [\n')
+    with pytest.raises(PlanError, match="bad.toml"):
+        load_plan(bad)
+    good = tmp_path / "mine.toml"
+    good.write_text('problems = ["ot/additive_cost"]\nseeds = "0-2"\ntimeout = 5\n')
+    plan = load_plan(good)
+    assert (plan.name, plan.seeds, plan.timeout) == ("mine", [0, 1, 2], 5.0)

@@ -1,0 +1,67 @@
+"""Report statistics on synthetic runs; the Dask extra's import error."""
+import sys
+
+import pytest
+
+from xpsolve.suite import DaskExecutor, Skip
+from xpsolve.suite.cli import main
+from xpsolve.suite.report import format_table, summarize, time_to_target, write_markdown
+
+
+def _run(solver, seed, time_s, nit, curve, status="0", success=True, options=None):
+    return {"problem": "ot/x", "size": "tiny", "seed": seed, "solver": solver, "backend": "numpy",
+            "params": {"reg": 0.1}, "options": options or {}, "status": status,
+            "success": success, "time_s": time_s, "nit": nit, "key_metric": "marginal_err",
+            "key_value": curve[-1][2] if curve else None, "target": 1e-8, "curve": curve,
+            "curve_metric": "marginal_err", "message": "boom" if status == "error" else "",
+            "repeat": 0}
+
+
+def test_summarize_statistics_and_ratios(tmp_path):
+    runs = [
+        _run("fast", 0, 1.0, 10, [(5, 0.5, 1e-4), (10, 1.0, 1e-9)]),
+        _run("fast", 1, 3.0, 30, [(15, 2.0, 1e-9), (30, 3.0, 1e-10)]),
+        _run("slow", 0, 4.0, 40, [(40, 4.0, 1e-6)], status="1", success=False),
+        _run("slow", 1, 8.0, 80, [(40, 6.0, 1e-9), (80, 8.0, 1e-10)]),
+        _run("slow", 2, None, None, [], status="error", success=False),
+    ]
+    (group, rows), = summarize(runs).items()
+    assert group == ("ot/x", "tiny", '{"reg": 0.1}', "numpy")
+    fast, slow = rows
+    assert (fast["success_rate"], fast["median_time"], fast["median_nit"]) == (1.0, 2.0, 20)
+    assert (fast["ttt"], fast["reached"], fast["time_ratio"], fast["ttt_ratio"]) == \
+        (1.5, "2/2", 1.0, 1.0)
+    assert (slow["runs"], slow["errors"], slow["success_rate"]) == (3, 1, pytest.approx(1 / 3))
+    assert (slow["median_time"], slow["time_ratio"]) == (6.0, 3.0)
+    assert (slow["ttt"], slow["reached"], slow["ttt_ratio"]) == (6.0, "1/3", 4.0)
+    assert slow["final"] == pytest.approx(0.5 * (1e-6 + 1e-10))
+    skips = [Skip("ot/x", "tiny", "ot:pot:sinkhorn", "torch", "no torch"),
+             Skip("ot/y", "tiny", "ot:pot:sinkhorn", "torch", "no torch")]
+    md = write_markdown(runs, tmp_path / "report.md", skips=skips).read_text()
+    assert "| ot:pot:sinkhorn | torch | no torch | ot/x (tiny), ot/y (tiny) |" in md
+    assert "## ot/x (tiny, reg=0.1; numpy)" in md
+    assert "| slow | 3 | 33% | 6 | 3 | 60 | 6 | 1/3 | 4 |" in md
+    assert "error in slow seed 2: `boom`" in md
+
+
+def test_option_variants_are_labelled():
+    runs = [_run("s", 0, 1.0, 1, [(1, 1.0, 1.0)], options={"tol": 1e-3, "maxiter": 5}),
+            _run("s", 0, 1.0, 1, [(1, 1.0, 1.0)], options={"tol": 1e-6, "maxiter": 5})]
+    assert [r["solver"] for r in next(iter(summarize(runs).values()))] == \
+        ["s {tol=0.001}", "s {tol=1e-06}"]
+    assert "s {tol=1e-06}" in format_table(runs)
+
+
+def test_time_to_target():
+    assert time_to_target([(1, 0.1, 1.0), (2, 0.2, float("nan")), (3, 0.3, 1e-9)], 1e-8) == 0.3
+    assert time_to_target([(1, 0.1, 1.0)], 1e-8) is None
+    assert time_to_target([(1, 0.1, 1.0)], None) is None
+
+
+def test_dask_missing_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
+    with pytest.raises(ImportError, match=r"xpsolve\[dask\]"):
+        DaskExecutor()
+    assert main(["--plan", "tiny", "--executor", "dask", "--output", str(tmp_path / "r")]) == 2
+    assert "xpsolve[dask]" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
