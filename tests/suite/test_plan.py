@@ -27,7 +27,7 @@ def test_quick_plan_grid():
 
 
 def test_grid_axes_and_specific_options_override_globs():
-    plan = Plan(problems=["ot/random_assignment"], solvers=["sinkhorn*"], sizes=["tiny"],
+    plan = Plan(problems=["ot/random_assignment"], solvers=["sinkhorn", "sinkhorn-l*"], sizes=["tiny"],
                 seeds=[0, 1], repeat=2,
                 options={"*": {"maxiter": 50, "check_every": 10},
                          "sinkhorn-log": {"check_every": [1, 5]}},
