@@ -147,7 +147,7 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
     u = xp.ones_like(a)
     v = xp.ones_like(b)
     KTu = None
-    log_tau = math.log(tau)
+    inv_tau = 1.0 / tau
     while True:
         if nit % check_every == 0 or nit == maxiter:
             # rows are exact after the u-update; K^T u is reused by the next v-update
@@ -174,9 +174,10 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
         u = a / (K @ v)
         KTu = None
         nit += 1
-        big = xp.maximum(xp.max(xp.abs(xp.log(u))), xp.max(xp.abs(xp.log(v))))
-        big_f = float(big)
-        if not math.isfinite(big_f):
+        # one host sync per sweep: the extreme scalings decide absorption / rescue
+        hi = float(xp.maximum(xp.max(u), xp.max(v)))
+        lo = float(xp.minimum(xp.min(u), xp.min(v)))
+        if not (math.isfinite(hi) and lo > 0):
             # A row or column of K underflowed entirely: absorb the last finite scalings and
             # redo this sweep in the log domain, which cannot underflow.
             f_last, g_last = f + reg * xp.log(u_prev), g + reg * xp.log(v_prev)
@@ -190,7 +191,7 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
             K = xp.asarray(gibbs(C, f, g, reg, xp=xp))
             u, v = xp.ones_like(a), xp.ones_like(b)
             n_absorb += 1
-        elif big_f > log_tau:
+        elif hi > tau or lo < inv_tau:
             # absorb the scalings into the potentials so they stay far from overflow
             f, g = f + reg * xp.log(u), g + reg * xp.log(v)
             K = xp.asarray(gibbs(C, f, g, reg, xp=xp))
