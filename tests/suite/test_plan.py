@@ -7,7 +7,7 @@ from xpsolve.suite.solvers import SolverEntry
 
 def test_bundled_plans_load_and_expand():
     names = list_plans()
-    assert {"tiny", "quick", "ot-sinkhorn"} <= set(names)
+    assert {"tiny", "quick", "ot-sinkhorn", "ot-sns", "bilevel"} <= set(names)
     for name in names:
         specs, _ = expand(load_plan(name))
         assert specs, name
@@ -16,9 +16,9 @@ def test_bundled_plans_load_and_expand():
 
 def test_quick_plan_grid():
     specs, skips = expand(load_plan("quick"))
-    # 2 problems x 1 size x 2 seeds x (2 xpsolve + 1 POT) solvers; POT is installed here
-    assert len(specs) == 12
-    assert {s.solver for s in specs} == {"sinkhorn", "sinkhorn-log", "pot:sinkhorn-log"}
+    # 2 problems x 1 size x 2 seeds x (3 xpsolve + 1 POT) solvers; POT is installed here
+    assert len(specs) == 16
+    assert {s.solver for s in specs} == {"sns", "sinkhorn", "sinkhorn-log", "pot:sinkhorn-log"}
     assert {s.seed for s in specs} == {0, 1}
     ra = [s for s in specs if s.problem == "ot/random_assignment"]
     assert all(s.params == {"reg": 3e-3} for s in ra)
