@@ -1,5 +1,6 @@
 """Solver families and their front doors."""
 from ._minimize import as_scipy_method, minimize
 from .ot import solve_ot
+from . import constrained  # noqa: F401  (registers "adasketch")
 
 __all__ = ["minimize", "as_scipy_method", "solve_ot"]
