@@ -590,25 +590,28 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         merit0 = _merit(pt, mu, nu, xp)
         alpha = 1.0
         accepted = None
-        nonfinite = 0
+        last_nonfinite = False
         for _ in range(max_backtrack + 1):
             try:
                 trial = _evaluate(oracle, x + alpha * dx, pt.lam + alpha * dl)
                 mt = _merit(trial, mu, nu, xp)
-                if math.isfinite(mt) and mt <= merit0 + alpha * beta * dm:
+                last_nonfinite = not math.isfinite(mt)
+                if mt <= merit0 + alpha * beta * dm:
                     accepted = trial
                     break
             except NonFiniteError:
-                nonfinite += 1
+                last_nonfinite = True
             alpha *= backtrack
         if accepted is None:
-            if nonfinite == max_backtrack + 1:
-                status, detail = 3, (f"Non-finite values at every trial point of the line search "
-                                     f"at iteration {nit}.")
+            if last_nonfinite:
+                status, detail = 3, (f"Non-finite values in the line search at iteration {nit} "
+                                     "(down to the smallest trial step).")
             else:
                 status, detail = 2, (f"Line search failed after {max_backtrack} reductions at "
                                      f"iteration {nit} (KKT residual {kkt:.3e}).")
             break
+        step = alpha * _vnorm(z, xp)
+        scale = math.sqrt(_vnorm(pt.x, xp) ** 2 + _vnorm(pt.lam, xp) ** 2)
         pt = accepted
         nit += 1
         kkts.append(kkt_of(pt))
@@ -622,6 +625,11 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                 hist[k].append(v)
         if report:
             report.row(nit=nit, fun=pt.f, kkt=kkts[-1], alpha=alpha, mu=mu, nu=nu, inner=steps_it)
+        if step <= 4 * np.finfo(np.float64).eps * (1.0 + scale) and kkts[-1] > tol:
+            status, detail = 2, (f"Step {step:.2e} too small to change the iterate at iteration "
+                                 f"{nit} (KKT residual {kkts[-1]:.3e}); the inner solves are "
+                                 "probably too inexact (raise max_inner).")
+            break
         if callback is not None:
             inter = OptimizeResult(x=pt.x, fun=pt.f, nit=nit, kkt=kkts[-1], multipliers=pt.lam,
                                    alpha=alpha, mu=mu, nu=nu, delta=delta)

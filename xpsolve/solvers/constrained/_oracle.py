@@ -163,6 +163,8 @@ class Oracle:
     # ------------------------------------------------------------------ helpers
     def _arr(self, a, name):
         xp = self.xp
+        if self.numpy and type(a) is np.ndarray and a.dtype == self.dtype:
+            return a  # fast path (hot loop of matrix-free products)
         if _issparse(a):
             raise TypeError(f"{name}: sparse matrices are only accepted with NumPy inputs")
         try:
@@ -176,7 +178,9 @@ class Oracle:
         return out
 
     def _finite(self, a, name):
-        if _issparse(a):
+        if type(a) is np.ndarray:
+            ok = bool(np.isfinite(a).all())
+        elif _issparse(a):
             ok = bool(np.all(np.isfinite(a.data)))
         else:
             ok = bool(self.xp.all(self.xp.isfinite(a)))
@@ -229,7 +233,7 @@ class Oracle:
             v = self._arr(self.hessp(x, p, *self.args), "hessp(x, p)")
             if tuple(v.shape) != (self.n,):
                 raise ValueError(f"hessp(x, p) must return shape ({self.n},); got {tuple(v.shape)}")
-            return self._finite(v, "hessp")
+            return v
         # forward difference of the gradient
         return self._fd(lambda y: self.grad(y), x, p)
 
@@ -327,7 +331,7 @@ class Oracle:
                 if tuple(v.shape) != (con.m,):
                     raise ValueError(f"constraints[{con.index}] jvp(x, p) must return shape "
                                      f"({con.m},); got {tuple(v.shape)}")
-                parts.append(self._finite(v, "jvp"))
+                parts.append(v)
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     def vjp(self, x, G, w):
@@ -345,7 +349,6 @@ class Oracle:
                 if tuple(v.shape) != (self.n,):
                     raise ValueError(f"constraints[{con.index}] vjp(x, w) must return shape "
                                      f"({self.n},); got {tuple(v.shape)}")
-                self._finite(v, "vjp")
             out = v if out is None else out + v
         return out
 
@@ -390,7 +393,7 @@ class Oracle:
                     Hi.toarray() if _issparse(Hi) else Hi, "hess"), p, xp)
             else:
                 v = self._fd(lambda y, con=con, li=li: self._vjp_one(con, y, li), x, p)
-            out = out + self._finite(v, "constraint hessp")
+            out = out + v
         return out
 
     def _vjp_one(self, con, x, w):
