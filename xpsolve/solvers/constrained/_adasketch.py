@@ -657,6 +657,7 @@ def _hutch(mv, n, probes, rng, xp, like):
 
 register_solver(SolverSpec(
     name="adasketch", family="minimize", func=minimize_adasketch, options=ADASKETCH_OPTIONS,
+    namespaces=("numpy", "array_api_strict", "torch"),
     numba=True, needs=frozenset({"jac"}), accepts=frozenset({"hess", "hessp", "constraints"}),
     summary="AdaSketch-Newton: exact augmented Lagrangian SQP with randomized sketching "
             "(equality constraints; Hong, Na, Mahoney, Kolar, ICML 2023)"))
