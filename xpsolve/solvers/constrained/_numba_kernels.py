@@ -14,6 +14,9 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def _dense_mv(K, v, out):
     N = K.shape[0]
+    if N > 64:  # BLAS gemv beats the plain loop beyond small sizes
+        out[:] = np.dot(K, v)
+        return
     M = K.shape[1]
     for i in range(N):
         acc = 0.0
@@ -44,7 +47,7 @@ def _nb_gv_dense(K, z, r, b, S, thresh2, recompute_every, start):
             rr += r[i] * r[i]
         if rr <= thresh2:
             break
-        s = S[j]
+        s = np.ascontiguousarray(S[j])
         _dense_mv(K, s, u)
         uu = 0.0
         sr = 0.0
