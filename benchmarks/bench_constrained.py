@@ -371,6 +371,8 @@ def _figures(scal, figdir):
             for r in scal:
                 if r["label"] != lab or "hist_kkt" not in r:
                     continue
+                if key == "hist_flops" and r["solver"] == "inner-direct":
+                    continue  # sparse LU flops are not counted (time figure only)
                 xs = np.cumsum(r[key]) if key == "hist_flops" else np.asarray(r[key])
                 ax.semilogy(np.maximum(xs, 1) if key == "hist_flops" else xs, r["hist_kkt"],
                             marker="o", ms=3, label=r["solver"])
