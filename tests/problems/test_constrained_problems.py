@@ -74,7 +74,8 @@ def test_collection_size_and_tags():
 def test_spec_checks_at_x0():
     # PDE(3): KKT residual at (ones, ones) equals the released value (spec)
     p = get_problem("constrained/pde", size="tiny")
-    assert abs(kkt_residual(p, p.x0, p.data["multipliers0"]) - 19.1867350692) < 1e-9
+    assert p.data["multipliers0"] == 1.0  # paper: lam0 = ones
+    assert abs(kkt_residual(p, p.x0, np.ones(p.data["m"])) - 19.1867350692) < 1e-9
     # ORTHREGB: f(x0) = 0, ||c(x0)|| = 261.0007183898
     p = get_problem("constrained/orthregb")
     assert p.fun(p.x0) == 0.0
@@ -157,3 +158,13 @@ def test_problem_bad_inputs():
                     xp=importlib.import_module("array_api_strict"))
     with pytest.raises(TypeError, match="Unknown parameter"):
         get_problem("constrained/pde", size="tiny", M=3)
+
+
+def test_registry_conventions():
+    # deterministic problems hold no arrays in data; random ones change with the seed
+    for name in FIXED + ["constrained/pde", "constrained/dtoc3"]:
+        p = get_problem(name, size="tiny")
+        assert not [k for k, v in p.data.items() if hasattr(v, "shape")]
+    a = get_problem("constrained/logreg_eq", size="tiny", seed=1)
+    b = get_problem("constrained/logreg_eq", size="tiny", seed=2)
+    assert not np.array_equal(a.data["X"], b.data["X"])

@@ -41,8 +41,11 @@ def _solve(problem, method, *, options=None, callback=None):
 
     d = problem.data
     opts = dict(options or {})
-    if method == "adasketch" and d.get("multipliers0") is not None:
-        opts.setdefault("multipliers0", d["multipliers0"])
+    if method == "adasketch" and d.get("multipliers0") is not None and "multipliers0" not in opts:
+        xp = problem.xp
+        kw = {"device": problem.device} if problem.device is not None else {}
+        opts["multipliers0"] = xp.full((d["m"],), float(d["multipliers0"]), dtype=problem.x0.dtype,
+                                       **kw)
     kw = {}
     if d.get("hess") is not None:
         kw["hess"] = d["hess"]
@@ -106,12 +109,14 @@ def _same_ns(x, xp):
 
 
 def _make(spec, *, size, seed, params, xp, device, dtype, x0, f_opt, fun, grad, hess, hessp,
-          con, lam0=None, x_opt=None, description="", reference=None, linear=False):
+          con, lam0=None, x_opt=None, description="", reference=None, linear=False,
+          extra_data=None):
     x0 = asarray_on(np.asarray(x0, dtype=np.float64), xp, device, dtype)
+    # multipliers0: the fill value of the paper's initial multipliers (ones) or None (zeros);
+    # deterministic problems keep no arrays in ``data`` (the seed does not change them)
     data = {"constraints": [con], "hess": hess, "hessp": hessp, "linear": linear,
-            "multipliers0": None if lam0 is None else asarray_on(np.asarray(lam0, dtype=np.float64),
-                                                                  xp, device, dtype),
-            "n": int(x0.shape[0]), "m": None}
+            "multipliers0": lam0, "n": int(x0.shape[0]), "m": None}
+    data.update(extra_data or {})
     if x_opt is not None:
         x_opt = asarray_on(np.asarray(x_opt, dtype=np.float64), xp, device, dtype)
     p = Problem(name=spec.name, family="minimize", size=size, seed=seed, params=params, xp=xp,
@@ -281,7 +286,7 @@ def pde(*, rng, N, sparse):
     Q, q, const, G, _ = pde_matrices(N)
     n, m = Q.shape[0], G.shape[0]
     return {"Q": Q, "q": q, "const": const, "A": G, "rhs": np.zeros(m), "x0": np.ones(n),
-            "lam0": np.ones(m), "f_table": _PDE_TABLE.get(N)}
+            "lam0": 1.0, "f_table": _PDE_TABLE.get(N)}
 
 
 _DTOC3_TABLE = {10: 224.590381885, 50: 233.278713071, 100: 234.287716503, 500: 235.084451873,
@@ -408,8 +413,9 @@ def _build_logreg(spec, host, *, size, seed, params, xp, device, dtype):
     ref = {"norm_pinv_b": float(np.linalg.norm(np.linalg.pinv(host["A"]) @ host["b"]))}
     return _make(spec, size=size, seed=seed, params=params, xp=xp, device=device, dtype=dtype,
                  x0=np.ones(d), f_opt=host.get("f_opt"), fun=fun, grad=grad, hess=hess,
-                 hessp=hessp, con=con, lam0=np.ones(host["A"].shape[0] + 1), reference=ref,
-                 description=spec.make.__doc__ or "")
+                 hessp=hessp, con=con, lam0=1.0, reference=ref,
+                 description=spec.make.__doc__ or "",
+                 extra_data={"X": X, "y": y, "A": A, "b": b})
 
 
 _LOGREG_TABLE = {(1000, 50, 0): 0.5592907279, (5000, 100, 1): 0.4789245739}
