@@ -157,6 +157,9 @@ def _build_hsbt(spec, host, *, size, seed, params, xp, device, dtype):
 def _register_hsbt(key):
     d = _HSBT[key]
     tags = ("hsbt", "adasketch-paper") if key != "orthregb" else ("adasketch-paper",)
+    # contract-test instances: HS28 (a QP, one outer iteration, fast on every backend) and
+    # HS6 (several outer iterations, so a callback stop can be compared with maxiter)
+    tags += {"hs28": ("contract",), "hs6": ("contract-iterative",)}.get(key, ())
 
     def make(*, rng):
         return {"key": key}
@@ -460,7 +463,7 @@ def _sklearn_available():
 
 @register_problem("constrained/breast_cancer_eq", family="minimize",
                   sizes={"tiny": {}, "small": {}, "medium": {}}, build=_build_logreg,
-                  tags=("optional-sklearn",))
+                  tags=("optional-sklearn", "deterministic"))
 def breast_cancer_eq(*, rng):
     r"""Equality-constrained logistic regression on scikit-learn's breast cancer data (569 x 30).
 
