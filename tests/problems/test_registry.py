@@ -25,7 +25,7 @@ def test_seed_determines_instance(name):
     c = get_problem(name, size="tiny", seed=2)
     arrays = [k for k, v in a.data.items() if hasattr(v, "shape")]
     if not arrays:
-        pytest.skip("instance data are an oracle object (bilevel); its family tests cover seeding")
+        pytest.skip("instance data hold no arrays (oracle objects, fixed instances); family tests cover seeding")
     if "deterministic" in next(p for p in list_problems() if p.name == name).tags:
         pytest.skip("a fixed published instance: the seed is ignored by design")
     assert all(np.array_equal(to_numpy(a.data[k]), to_numpy(b.data[k])) for k in arrays)

@@ -47,11 +47,11 @@ def test_tiny_plan_end_to_end(tmp_path, capsys):
     rows = _rows(db, "SELECT key, problem, solver, status, nit, time_s, executor, parallel "
                      "FROM runs")
     assert sorted(r[0] for r in rows) == sorted(s.key for s in specs)
-    assert len(rows) == 4  # 2 seeds x 2 solvers
+    assert len(rows) == 6  # 2 seeds x 3 solvers (sinkhorn, sinkhorn-log, sns)
     assert {r[3] for r in rows} == {"0"}
     assert all(r[4] > 0 and r[5] > 0 and r[6] == "serial" and r[7] == 0 for r in rows)
     n_curve = _rows(db, "SELECT run_key, COUNT(*) FROM curve GROUP BY run_key")
-    assert len(n_curve) == 4 and all(n >= 1 for _, n in n_curve)
+    assert len(n_curve) == 6 and all(n >= 1 for _, n in n_curve)
     meta = dict(_rows(db, "SELECT name, value FROM meta"))
     assert meta["plan"] == "tiny" and meta["executor"] == "serial" and "version.numpy" in meta
     report = (out / "report.md").read_text()
@@ -62,17 +62,17 @@ def test_tiny_plan_end_to_end(tmp_path, capsys):
     assert "![ot/additive_cost](plots/" in report
     assert "| sinkhorn | 2 | 100% |" in report
     table = capsys.readouterr().out
-    assert table.count("ot/additive_cost") == 4 and "marginal_err" in table
+    assert table.count("ot/additive_cost") == 6 and "marginal_err" in table
 
     # the same plan again: refused without --resume, a no-op with it
     again = ["--plan", "tiny", *narrow, "--output", str(out), "--quiet"]
     assert main(again) == 2
-    assert "already holds 4 of the 4 runs" in capsys.readouterr().err
+    assert "already holds 6 of the 6 runs" in capsys.readouterr().err
     assert main(again + ["--resume"]) == 0
-    assert _rows(db, "SELECT COUNT(*) FROM runs") == [(4,)]
+    assert _rows(db, "SELECT COUNT(*) FROM runs") == [(6,)]
     # other runs append to the same store
     assert main(FAST + ["--seeds", "5", "--output", str(out), "--quiet", "--no-plot"]) == 0
-    assert _rows(db, "SELECT COUNT(*) FROM runs") == [(5,)]
+    assert _rows(db, "SELECT COUNT(*) FROM runs") == [(7,)]
 
 
 def test_error_runs_give_exit_status_1(tmp_path):
