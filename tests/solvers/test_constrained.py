@@ -1,5 +1,4 @@
 """AdaSketch-Newton (method "adasketch"): spec checks of augmented-lagrangian-sketching.md section 3."""
-import importlib
 import math
 
 import numpy as np
@@ -14,18 +13,7 @@ from xpsolve.solvers.constrained._adasketch import _evaluate, _merit
 from xpsolve.solvers.constrained._inner import KKTOperator, sketch_solve
 from xpsolve.solvers.constrained._oracle import Oracle
 
-BACKENDS = ["numpy", "array_api_strict", "torch"]
-
-
-def _ns(name):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-    elif name == "torch":
-        pytest.importorskip("torch")
-        import array_api_compat.torch as xp
-    else:
-        xp = importlib.import_module("array_api_strict")
-    return xp
+from ..helpers import BACKENDS, namespace as _ns
 
 
 def _hs6(xp=np):

@@ -4,7 +4,6 @@ References: the closed-form 2x2 and additive-cost plans, our converged
 ``sinkhorn-log`` and POT's ``sinkhorn_log``, and the invariants of the entropic
 dual (SNS spec, section 3).
 """
-import importlib
 import math
 
 import numpy as np
@@ -14,19 +13,9 @@ import xpsolve
 from xpsolve import config_context, solve_ot
 from xpsolve.backends import to_numpy
 
-BACKENDS = ["numpy", "array_api_strict", "torch"]
+from ..helpers import BACKENDS, namespace as _ns
+
 EPS = np.finfo(float).eps
-
-
-def _ns(name):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-    elif name == "torch":
-        pytest.importorskip("torch")
-        import array_api_compat.torch as xp
-    else:
-        xp = importlib.import_module("array_api_strict")
-    return xp
 
 
 def _to(xp, a):
