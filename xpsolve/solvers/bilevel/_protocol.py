@@ -70,9 +70,9 @@ class BilevelProblem:
     approximate_oracles : tuple of str
         Oracles served by finite differences (see :meth:`from_callables`).
 
-    Oracles
-    -------
-    ``upper_value(x, y, batch=None)``, ``lower_value(x, y, batch=None)`` -> scalar;
+    Notes
+    -----
+    Oracles: ``upper_value(x, y, batch=None)``, ``lower_value(x, y, batch=None)`` -> scalar;
     ``upper_grad(x, y, batch=None)``, ``lower_grad(x, y, batch=None)`` -> (grad_x, grad_y);
     ``lower_hvp_yy(x, y, v, batch=None)`` -> :math:`\\nabla^2_{yy} G\\, v` (dim_y);
     ``lower_jvp_xy(x, y, v, batch=None)`` -> :math:`\\nabla^2_{xy} G\\, v` (dim_x);

@@ -110,6 +110,9 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
        transport", NeurIPS 2013.
     .. [2] B. Schmitzer, "Stabilized sparse scaling algorithms for entropy
        regularized transport problems", SIAM J. Sci. Comput. 41(3), 2019.
+    .. [3] X. Tang, M. Shavlovsky, H. Rahmanian, E. Tardini, K. K. Thekumparampil,
+       T. Xiao, L. Ying, "Accelerating Sinkhorn algorithm with sparse Newton
+       iterations", ICLR 2024, arXiv:2401.12253.
 
     Examples
     --------
