@@ -429,7 +429,39 @@ def _batch_rows(xp, M, batch):
 # P5 ridge regression hyperparameters (diabetes)
 # =========================================================================================
 
-class RidgeReg(_LibraryProblem):
+class _HostValueFunction(_LibraryProblem):
+    """Problems with an exact host-side value function ``phi`` and hypergradient (P5, P6).
+
+    Subclasses define ``_lower_host(x)`` (exact lower solution on the host), ``_phi_h(x)``
+    (``phi`` and its gradient on the host) and the L-BFGS-B options of the reference solve.
+    """
+
+    _ref_options: dict = {}
+
+    def lower_solve(self, x):
+        return self._a(self._lower_host(self._h(x)))
+
+    def phi(self, x):
+        return self._phi_h(self._h(x))[0]
+
+    def hypergrad(self, x):
+        return self._a(self._phi_h(self._h(x))[1])
+
+    @functools.cached_property
+    def _reference(self):
+        from scipy.optimize import minimize
+
+        res = minimize(self._phi_h, np.zeros(self._ref_dim), jac=True, method="L-BFGS-B",
+                       options=self._ref_options)
+        return res.x, float(res.fun)
+
+    def solution(self):
+        x, f = self._reference
+        return {"x": self._a(x), "y": self._a(self._lower_host(x)), "fun": f, "lam": None,
+                "local": True}
+
+
+class RidgeReg(_HostValueFunction):
     r"""P5: per-feature ridge penalties on scikit-learn's diabetes data (442 x 10).
 
     Seeded split 200 train / 100 validation / 142 test, features standardised on the
@@ -511,27 +543,11 @@ class RidgeReg(_LibraryProblem):
         gy = Xva.T @ r / Xva.shape[0]
         return 0.5 * r @ r / r.shape[0], -np.exp(x) * y * np.linalg.solve(H, gy)
 
-    def lower_solve(self, x):
-        return self._a(self._solve_h(self._h(x))[0])
+    _ref_dim = 10
+    _ref_options = {"maxiter": 500, "gtol": 1e-10, "ftol": 1e-14}
 
-    def phi(self, x):
-        return self._phi_h(self._h(x))[0]
-
-    def hypergrad(self, x):
-        return self._a(self._phi_h(self._h(x))[1])
-
-    @functools.cached_property
-    def _reference(self):
-        from scipy.optimize import minimize
-
-        res = minimize(self._phi_h, np.zeros(10), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 500, "gtol": 1e-10, "ftol": 1e-14})
-        return res.x, float(res.fun)
-
-    def solution(self):
-        x, f = self._reference
-        return {"x": self._a(x), "y": self._a(self._solve_h(x)[0]), "fun": f, "lam": None,
-                "local": True}
+    def _lower_host(self, x):
+        return self._solve_h(x)[0]
 
     def metrics(self, x, y):
         xs, fs = self._reference
@@ -554,7 +570,7 @@ def _breast_cancer(seed, sizes=(300, 150, None)):
     return Xtr, t[tr], Xva, t[va], Xte, t[te]
 
 
-class LogRegReg(_LibraryProblem):
+class LogRegReg(_HostValueFunction):
     r"""P6: per-feature L2 penalties of logistic regression on breast_cancer (569 x 30).
 
     Split 300 / 150 / 119 (seeded), standardised, labels :math:`t \in \{-1, +1\}`;
@@ -659,27 +675,11 @@ class LogRegReg(_LibraryProblem):
         v = np.linalg.solve(H, gy)
         return f, -np.exp(x) * y[:30] * v[:30]
 
-    def lower_solve(self, x):
-        return self._a(self._newton(self._h(x))[0])
+    _ref_dim = 30
+    _ref_options = {"maxiter": 300, "gtol": 1e-8}
 
-    def phi(self, x):
-        return self._phi_h(self._h(x))[0]
-
-    def hypergrad(self, x):
-        return self._a(self._phi_h(self._h(x))[1])
-
-    @functools.cached_property
-    def _reference(self):
-        from scipy.optimize import minimize
-
-        res = minimize(self._phi_h, np.zeros(30), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 300, "gtol": 1e-8})
-        return res.x, float(res.fun)
-
-    def solution(self):
-        x, f = self._reference
-        return {"x": self._a(x), "y": self._a(self._newton(x)[0]), "fun": f, "lam": None,
-                "local": True}
+    def _lower_host(self, x):
+        return self._newton(x)[0]
 
     def metrics(self, x, y):
         xs, fs = self._reference
