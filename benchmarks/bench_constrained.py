@@ -62,7 +62,7 @@ def _record(p, res, t, **extra):
 
 def run_small(args):
     _warm_up()
-    out = []
+    out = _load(args.out) if args.append else []
     tols = [float(t) for t in args.tols.split(",")]
     for name in SMALL:
         p = get_problem(name)
@@ -71,9 +71,13 @@ def run_small(args):
                 for seed in range(args.seeds):
                     t0 = time.perf_counter()
                     res = p.solve("adasketch", options={"seed": seed, "tol": tol, "sketch": sk,
-                                                        "maxiter": args.maxiter})
+                                                        "maxiter": args.maxiter,
+                                                        "on_inner_cap": args.on_inner_cap})
                     t = time.perf_counter() - t0
-                    out.append(_record(p, res, t, solver=f"adasketch-{sk}", tol=tol, seed=seed))
+                    label = f"adasketch-{sk}" + ("-paper" if args.on_inner_cap == "continue"
+                                                 else "")
+                    out.append(_record(p, res, t, solver=label, tol=tol, seed=seed,
+                                       on_inner_cap=args.on_inner_cap))
                     r = out[-1]
                     print(f"{name:26s} tol={tol:g} {sk:9s} s={seed} st={r['status']} "
                           f"nit={r['nit']:4d} inner={r['n_inner']:9d} kkt={r['kkt']:.1e} "
@@ -211,7 +215,9 @@ def run_scalable(args):
             if vname == "adasketch-gaussian" and p.data["n"] > 100 and (
                     "pde" in name or "dtoc3" in name):
                 continue  # GV: O(nnz(K)) per step and ~cond(K)^2 steps; hopeless here (report)
-            opts = dict(seed=0, tol=args.tol, maxiter=args.maxiter, history=True, **vopts)
+            # the pure method: no direct-solve safeguard when a sketch pass hits its cap
+            opts = dict(seed=0, tol=args.tol, maxiter=args.maxiter, history=True,
+                        on_inner_cap="continue", **vopts)
             opts.update(_structure_opts(p))
             t0 = time.perf_counter()
             res = p.solve("adasketch", options=opts)
@@ -397,6 +403,10 @@ def main(argv=None):
     a.add_argument("--tols", default="1e-4,1e-6")
     a.add_argument("--maxiter", type=int, default=200)
     a.add_argument("--out", default="benchmarks/results/c_small.json")
+    a.add_argument("--on-inner-cap", dest="on_inner_cap", default="auto",
+                   choices=["auto", "continue", "direct", "minres"],
+                   help="'continue' = the paper's released behaviour (runs labelled -paper)")
+    a.add_argument("--append", action="store_true", help="add to an existing --out file")
     a = sub.add_parser("peers")
     a.add_argument("--out", default="benchmarks/results/c_peers.json")
     a = sub.add_parser("scalable")
