@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
 import xpsolve
-from xpsolve.problems import get_problem
+from xpsolve.problems import get_problem, list_problems
 from xpsolve.solvers.constrained import _kernels as K
 from xpsolve.solvers.constrained._adasketch import _evaluate, _merit
 from xpsolve.solvers.constrained._inner import KKTOperator, sketch_solve
@@ -287,6 +287,30 @@ def test_cap_safeguard_is_inactive_when_passes_reach_their_target():
     assert a.kkt == b.kkt and a.inner_steps == b.inner_steps
 
 
+COLLECTION = [p.name for p in list_problems("constrained/*")
+              if "hsbt" in p.tags or p.name.endswith("orthregb")]
+# runs stopped by the paper's LICQ test (lambda_min(G G^T) < eps_g = 1e-2): HS61 at x0
+# (rank-deficient Jacobian by construction), BT8 after 4 iterations (gradients of its two
+# constraints become nearly parallel on the path; SLSQP and IPOPT solve it)
+LICQ_STOPS = {"constrained/hs61", "constrained/bt8"}
+
+
+@pytest.mark.parametrize("name", COLLECTION)
+def test_collection_target_kkt_and_fopt(name):
+    """Issue target: every collection problem passing the singularity test reaches
+    KKT <= 1e-6 and |f - f*| <= 1e-6 max(1, |f*|) (f only where the KKT point is unique)."""
+    p = get_problem(name)
+    res = p.solve("adasketch", options={"seed": 0, "tol": 1e-6, "maxiter": 300})
+    if name in LICQ_STOPS:
+        assert res.status == 4 and "LICQ" in res.message
+        return
+    m = p.metrics(res)
+    assert res.success, res.message
+    assert m["kkt"] <= 1.01e-6
+    if not p.reference.get("kkt_only", False):
+        assert m["rel_f_err"] <= 1e-6
+
+
 def test_local_rate_and_superlinear_variant():
     p = get_problem("constrained/bt11")
     lin = p.solve("adasketch", options={"seed": 0, "tol": 1e-9})
@@ -314,15 +338,20 @@ def test_reproducible_same_seed():
 @pytest.mark.parametrize("name", ["hs6", "hs40"])
 def test_backends_agree_with_numpy(backend, name):
     xp = _ns(backend)
-    # same draws (one host generator) -> same iterates; a few capped iterations keep it fast
-    opts = {"seed": 0, "tol": 1e-8, "max_inner": 300, "maxiter": 2}
+    # spec 3.9: same draws (one host generator) -> same iterates. NumPy runs the
+    # step-by-step Numba twins, the other namespaces the fused generic blocks: full
+    # solves, same step counts, iterates equal to rounding (1e-10)
+    opts = {"seed": 0, "tol": 1e-6}
     ref = get_problem(f"constrained/{name}").solve("adasketch", options=opts)
     p = get_problem(f"constrained/{name}", xp=xp)
     res = p.solve("adasketch", options=opts)
     assert res.backend == backend
     assert type(res.x) is type(p.x0) and res.x.dtype == p.x0.dtype
-    assert res.nit == ref.nit and res.status == ref.status
-    np.testing.assert_allclose(np.asarray(xpsolve.backends.to_numpy(res.x)), ref.x, atol=1e-8)
+    assert res.success and ref.success
+    assert res.nit == ref.nit and res.inner_steps == ref.inner_steps
+    np.testing.assert_allclose(np.asarray(xpsolve.backends.to_numpy(res.x)), ref.x,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(res.kkt, ref.kkt, rtol=1e-6, atol=1e-12)
 
 
 # ------------------------------------------------------------------ spec 3.10 and status codes
