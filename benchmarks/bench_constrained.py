@@ -51,7 +51,8 @@ def _record(p, res, t, **extra):
                n_inner=int(res.get("n_inner", 0)), inner_flops=float(res.get("inner_flops", 0.0)),
                time=t, kkt=m["kkt"], kkt_reported=m.get("kkt_reported"),
                rel_f_err=m.get("rel_f_err"), maxcv=m["maxcv"], fun=m["fun"],
-               kkt_only=bool(p.reference.get("kkt_only", False)), message=str(res.message))
+               kkt_only=bool(p.reference.get("kkt_only", False)), message=str(res.message),
+               n_fallback=int(res.get("n_inner_fallback", 0)))
     if res.get("history"):
         rec["hist_kkt"] = list(map(float, res.history["kkt"]))
         rec["hist_flops"] = [0.0 if math.isnan(v) else float(v) for v in res.history["inner_flops"]]
@@ -272,6 +273,11 @@ def _med(v):
     return float(np.median(v)) if v else float("nan")
 
 
+def _fallbacks(rs):
+    v = [r["n_fallback"] for r in rs if "n_fallback" in r]
+    return f"{_med(v):.0f}" if v else "n/a"
+
+
 def report(args):
     small = _load(os.path.join(args.results, "c_small.json"))
     peers = _load(os.path.join(args.results, "c_peers.json"))
@@ -308,24 +314,30 @@ def report(args):
                 its = [r["nit"] for r in rs]
                 lines.append(f"| {solver} | {tol:g} | {sum(r['success'] for r in rs)}/{len(rs)} | "
                              f"{_med(its):.0f} | {np.mean(its):.1f} | {max(its)} |")
-        lines += ["", "Per problem (GV, tol 1e-6): seeds reaching the tolerance, median outer "
-                  "iterations, worst KKT, worst relative f error.", "",
-                  "| problem | status codes | success | median its | worst KKT | worst rel f err |",
-                  "|---|---|---|---|---|---|"]
-        tmax = max(r["tol"] for r in small)
+        lines += ["", "Per problem (GV, smallest tol): seeds reaching the tolerance, median outer "
+                  "iterations, worst KKT, worst relative f error; default options "
+                  "(on_inner_cap='auto') and, where run, the released behaviour "
+                  "(on_inner_cap='continue', solver label -paper).", "",
+                  "| problem | status codes | success | median its | worst KKT | worst rel f err | "
+                  "fallback passes (median) | paper: status codes | paper: success | "
+                  "paper: worst KKT |", "|" + "---|" * 10]
         tmin = min(r["tol"] for r in small)
         for name in sorted({r["problem"] for r in small}):
             rs = [r for r in small if r["problem"] == name and r["solver"] == "adasketch-gaussian"
                   and r["tol"] == tmin]
             if not rs:
                 continue
+            pp = [r for r in small if r["problem"] == name
+                  and r["solver"] == "adasketch-gaussian-paper" and r["tol"] == tmin]
+            paper = (f"{sorted({r['status'] for r in pp})} | {sum(r['success'] for r in pp)}/"
+                     f"{len(pp)} | {max(r['kkt'] for r in pp):.1e}") if pp else "| |"
             codes = sorted({r["status"] for r in rs})
             lines.append(f"| {name.split('/')[1]} | {codes} | {sum(r['success'] for r in rs)}/"
                          f"{len(rs)} | {_med([r['nit'] for r in rs]):.0f} | "
                          f"{max(r['kkt'] for r in rs):.1e} | "
                          f"{max((r['rel_f_err'] or 0) for r in rs):.1e}"
-                         f"{' (KKT only)' if rs[0]['kkt_only'] else ''} |")
-        del tmax
+                         f"{' (KKT only)' if rs[0]['kkt_only'] else ''} | "
+                         f"{_fallbacks(rs)} | {paper} |")
     if peers:
         lines += ["", "## Small set: peers (one run each, exact derivatives)", "",
                   "| solver | problems with KKT<=1e-6 | median its | median nfev | median njev | "

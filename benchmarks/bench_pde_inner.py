@@ -46,7 +46,11 @@ def kkt_system(N):
 def spectral(op):
     K = op.K.tocsc()
     smin = abs(float(spla.eigsh(K, k=1, sigma=0.0, which="LM", return_eigenvectors=False)[0]))
-    smax = abs(float(spla.eigsh(K, k=1, which="LM", return_eigenvectors=False)[0]))
+    try:
+        smax = abs(float(spla.eigsh(K, k=1, which="LM", ncv=64, tol=1e-6, maxiter=20000,
+                                    return_eigenvectors=False)[0]))
+    except spla.ArpackNoConvergence:  # Gershgorin bound (upper estimate)
+        smax = float(abs(K).sum(axis=1).max())
     return smin, smax
 
 

@@ -273,7 +273,8 @@ def test_degenerate_problems_converge_with_the_cap_safeguard(name):
     m = p.metrics(res)
     assert res.success, res.message
     assert res.kkt_residual <= 1e-6 and res.n_inner_fallback > 0
-    assert m["rel_f_err"] <= 1e-6
+    if not p.reference.get("kkt_only", False):  # BT7 has two KKT points (306.5, 360.38)
+        assert m["rel_f_err"] <= 1e-6
     paper = p.solve("adasketch", options={"seed": 0, "tol": 1e-6, "maxiter": 40,
                                           "on_inner_cap": "continue"})
     assert not paper.success and paper.n_inner_fallback == 0

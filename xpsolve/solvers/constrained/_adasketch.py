@@ -52,6 +52,7 @@ ADASKETCH_OPTIONS = {
     "lanczos_steps": [Interval(int, 1, None)],
     "inner_solver": [OneOf("sketch", "minres", "gmres", "direct")],
     "on_inner_cap": [OneOf("auto", "continue", "minres", "gmres", "direct")],
+    "cap_rtol": [OneOf("auto"), Interval(float, 0, None, closed="left")],
     "recompute_every": [Interval(int, 1, None)],
     "history": [OneOf(True, False)],
     "disp": [OneOf(True, False)],
@@ -132,8 +133,8 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                        theta=1.0, theta_exponent=None, multipliers0=None, operator="auto",
                        hessian_modification="auto", hessian_shift=None, xi_g=None, psi=None,
                        upsilon=None, norm_estimate="auto", norm_probes=8, lanczos_steps=30,
-                       inner_solver="sketch", on_inner_cap="auto", recompute_every=100,
-                       history=False, disp=False):
+                       inner_solver="sketch", on_inner_cap="auto", cap_rtol="auto",
+                       recompute_every=100, history=False, disp=False):
     r"""Equality-constrained minimisation by AdaSketch-Newton (Hong, Na, Mahoney and Kolar, 2023).
 
     Solves
@@ -259,9 +260,18 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         ones (BT7) make the paper's accuracy target unreachable in ``max_inner``
         steps; with "continue" they stall far from the tolerance, with "direct" the
         outer method converges at the price of one factorisation per capped pass.
-        Passes that reach their target never use the fallback, so on well-posed
-        problems "auto" and "continue" give the same iterates. Use "continue" to
-        reproduce the paper.
+        A capped pass is still used as it is when it is an acceptable inexact Newton
+        step (``||r|| <= cap_rtol ||b||``), and passes that reach their target never
+        use the fallback, so on well-posed problems "auto" and "continue" give the
+        same iterates. Use "continue" to reproduce the paper.
+    cap_rtol : "auto" or float, default "auto"
+        Forcing term of ``on_inner_cap``: a capped sketch pass is finished by the
+        fallback only when ``||r|| > max(target, cap_rtol ||b||)``. "auto":
+        ``min(1e-3, ||grad L||^(1/2))`` (Dembo-Eisenstat-Steihaug forcing: tighter
+        near the solution, so the local rate stays superlinear). Measured on the
+        HS/BT collection (3 seeds, GV and RK): about a quarter of the passes are
+        finished by the fallback, all on the degenerate/badly scaled problems; with
+        0.1 or 0.01 instead of 1e-3 BT7 and BT1 fail on some seeds.
     recompute_every : int, default 100
         Sketch steps between exact residual recomputations ``r = K z - b``.
     history : bool, default False
@@ -592,8 +602,11 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                                            start=n_inner + steps_it,
                                            recompute_every=recompute_every,
                                            sketch_size=sketch_size)
+                # a capped pass is kept when it is an acceptable inexact Newton step
+                # (||r|| <= eta ||b||, a Dembo-Eisenstat-Steihaug forcing term)
+                eta = (min(1e-3, math.sqrt(kkt)) if cap_rtol == "auto" else float(cap_rtol))
                 if (on_inner_cap != "continue" and k >= max_inner
-                        and _vnorm(r, xp) > thresh):
+                        and _vnorm(r, xp) > max(thresh, eta * bnorm)):
                     # safeguard: finish this pass deterministically (warm start from z)
                     z, r, k_fb, fl_fb = krylov_solve(op, z, r, b, thresh, max_inner,
                                                      method=on_inner_cap)
