@@ -270,8 +270,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         ``min(1e-3, ||grad L||^(1/2))`` (Dembo-Eisenstat-Steihaug forcing: tighter
         near the solution, so the local rate stays superlinear). Measured on the
         HS/BT collection (3 seeds, GV and RK): about a quarter of the passes are
-        finished by the fallback, all on the degenerate/badly scaled problems; with
-        0.1 or 0.01 instead of 1e-3 BT7 and BT1 fail on some seeds.
+        finished by the fallback, most on the degenerate/badly scaled problems
+        (HS26, HS46, HS47, HS49, BT7); with 0.1 or 0.01 instead of 1e-3 BT7 and
+        BT1 fail on some seeds.
     recompute_every : int, default 100
         Sketch steps between exact residual recomputations ``r = K z - b``.
     history : bool, default False
