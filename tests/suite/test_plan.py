@@ -7,7 +7,7 @@ from xpsolve.suite.solvers import SolverEntry
 
 def test_bundled_plans_load_and_expand():
     names = list_plans()
-    assert {"tiny", "quick", "ot-sinkhorn", "ot-sns", "bilevel"} <= set(names)
+    assert {"tiny", "quick", "ot-sinkhorn", "ot-sns", "bilevel", "constrained"} <= set(names)
     for name in names:
         specs, _ = expand(load_plan(name))
         assert specs, name

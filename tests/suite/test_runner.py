@@ -156,6 +156,35 @@ def test_pot_peers(name):
     assert bad["status"] == "error" and "Unknown option 'tau'" in bad["message"]
 
 
+@pytest.mark.parametrize("name", ["scipy:slsqp", "scipy:trust-constr"])
+def test_scipy_peers_on_constrained_problems(name):
+    rec = run_one(RunSpec("constrained/bt5", "small", 0, name, "minimize",
+                          options={"tol": 1e-10}))
+    assert rec["status"] == "0" and rec["success"], rec["message"]
+    assert rec["metrics"]["kkt"] < 1e-6 and rec["metrics"]["rel_f_err"] < 1e-8
+    assert len(rec["curve"]) >= rec["nit"] >= 5  # SciPy calls back every iteration
+    capped = run_one(RunSpec("constrained/bt5", "small", 0, name, "minimize",
+                             options={"maxiter": 3}))
+    assert capped["status"] == "1" and capped["nit"] == 3
+    bad = run_one(RunSpec("constrained/bt5", "small", 0, name, "minimize",
+                          options={"ftol": 1e-3}))
+    assert bad["status"] == "error" and "Unknown option 'ftol'" in bad["message"]
+
+
+def test_randomized_solver_gets_the_run_seed():
+    """adasketch draws its sketches from ``seed``: the suite passes the run's seed, so
+    a stored run is reproducible and different seeds give different sketch draws."""
+    spec = RunSpec("constrained/hs7", "small", 3, "adasketch", "minimize",
+                   options={"tol": 1e-6})
+    a, b = run_one(spec), run_one(spec)
+    c = run_one(RunSpec(**{**spec.to_dict(), "seed": 4}))
+    assert a["success"] and a["metrics"] == b["metrics"] and a["nit"] == b["nit"]
+    assert a["metrics"]["kkt"] != c["metrics"]["kkt"]
+    direct = get_problem("constrained/hs7").solve("adasketch", options={"tol": 1e-6, "seed": 3})
+    assert math.isclose(a["metrics"]["kkt"], get_problem("constrained/hs7").metrics(direct)["kkt"],
+                        rel_tol=1e-12)
+
+
 def test_missing_peer_library_is_skipped_with_reason():
     peer = register_peer(Peer("fake:solver", "ot", "xpsolve_no_such_module", "fake-lib",
                               method=None))

@@ -139,3 +139,124 @@ for _method, _pot in (("sinkhorn", "sinkhorn"), ("sinkhorn-log", "sinkhorn_log")
         method=functools.partial(_pot_sinkhorn, pot_method=_pot, name=f"pot:{_method}"),
         summary=f"POT ot.sinkhorn(method={_pot!r}) (host NumPy; callback not supported)",
     ))
+
+
+# --- SciPy (scipy.optimize.minimize, equality-constrained problems) -------------------------
+
+_SCIPY_OPTIONS = {
+    "maxiter": [Interval(int, 1, None)],
+    "tol": [Interval(float, 0, None, closed="neither")],
+}
+
+
+def _host_constraints(constraints, np, to_numpy):
+    """The problem's equality constraints as SciPy dicts on host NumPy (dense Jacobians)."""
+    import scipy.sparse as sp
+
+    out = []
+    for con in (constraints if isinstance(constraints, (list, tuple)) else [constraints]):
+        if not isinstance(con, dict) or con.get("type") != "eq" or "jac" not in con:
+            raise TypeError("the SciPy peers take {'type': 'eq', 'fun', 'jac'} constraint dicts")
+
+        def cfun(x, _c=con):
+            return np.asarray(to_numpy(_c["fun"](x)), dtype=np.float64)
+
+        def cjac(x, _c=con):
+            J = _c["jac"](x)
+            J = J.toarray() if sp.issparse(J) else to_numpy(J)
+            return np.atleast_2d(np.asarray(J, dtype=np.float64))
+
+        chess = None
+        if con.get("hess") is not None:
+            def chess(x, v, _c=con):
+                Hc = _c["hess"](x, v)
+                return Hc.toarray() if sp.issparse(Hc) else np.asarray(to_numpy(Hc), np.float64)
+        out.append((cfun, cjac, chess))
+    return out
+
+
+def _scipy_minimize(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=(),
+                    callback=None, scipy_method, name, **options):
+    """Run ``scipy.optimize.minimize(method=scipy_method)`` on host NumPy and wrap the result.
+
+    Options: ``maxiter`` (SciPy's; SLSQP default 100, trust-constr 1000) and ``tol``
+    (SLSQP ``ftol``, default 1e-12; trust-constr ``gtol``, default 1e-8, with
+    ``xtol`` 1e-12). Exact derivatives of the problem are passed through (trust-constr
+    also gets the objective Hessian and the constraint Hessians when the problem
+    has them). ``callback`` receives ``nit``, ``x`` and ``fun`` after every SciPy
+    iteration; :class:`StopIteration` stops the run (status 99).
+    """
+    import numpy as np
+    import scipy
+    import scipy.sparse as sp
+    from scipy.optimize import NonlinearConstraint, minimize as sp_minimize
+
+    from ..backends import asarray_on, get_namespace, to_numpy
+
+    opts = validate_options(name, _SCIPY_OPTIONS, options)
+    xp = get_namespace(x0)
+    x0h = np.asarray(to_numpy(x0), dtype=np.float64)
+
+    def f(x):
+        return float(fun(x, *args))
+
+    def g(x):
+        return np.asarray(to_numpy(jac(x, *args)), dtype=np.float64)
+
+    cons = _host_constraints(constraints, np, to_numpy)
+    state = {"nit": 0, "x": x0h}
+
+    def cb(*a):
+        xk = a[0].x if hasattr(a[0], "x") else a[0]
+        state["nit"] += 1
+        state["x"] = np.array(xk, dtype=np.float64)
+        if callback is not None:
+            from .._result import OptimizeResult
+
+            callback(OptimizeResult(x=asarray_on(state["x"], xp, None), fun=f(state["x"]),
+                                    nit=state["nit"]))
+
+    kw = {}
+    if scipy_method == "SLSQP":
+        kw["constraints"] = [{"type": "eq", "fun": cf, "jac": cj} for cf, cj, _ in cons]
+        kw["options"] = {"ftol": opts.get("tol", 1e-12), "maxiter": opts.get("maxiter", 100)}
+    else:
+        from scipy.optimize import BFGS
+
+        kw["constraints"] = [NonlinearConstraint(cf, 0.0, 0.0, jac=cj,
+                                                 hess=ch if ch is not None else BFGS())
+                             for cf, cj, ch in cons]
+        kw["options"] = {"gtol": opts.get("tol", 1e-8), "xtol": 1e-12,
+                         "maxiter": opts.get("maxiter", 1000)}
+        if hess is not None:
+            kw["hess"] = (lambda x: (lambda H: H.toarray() if sp.issparse(H)
+                                     else np.asarray(to_numpy(H), np.float64))(hess(x, *args)))
+        elif hessp is not None:
+            kw["hessp"] = lambda x, p: np.asarray(to_numpy(hessp(x, p, *args)), np.float64)
+        else:
+            kw["hess"] = BFGS()
+    stopped = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sp_minimize(f, x0h, jac=g, method=scipy_method, callback=cb, **kw)
+        x, nit, nfev, njev = res.x, int(res.nit), int(res.nfev), int(res.get("njev", 0))
+        message = str(res.message)
+        stopped = res.get("status") == 99 or "StopIteration" in message
+        maxed = nit >= kw["options"]["maxiter"]
+        status = 99 if stopped else (0 if res.success else (1 if maxed else 2))
+    except StopIteration:
+        x, nit, nfev, njev, message, status = state["x"], state["nit"], -1, -1, "stopped", 99
+    return make_result(x=asarray_on(np.asarray(x, dtype=np.float64), xp, None), fun=f(x),
+                       nit=nit, status=status, detail=f"(SciPy: {message})",
+                       backend="numpy", nfev=nfev, njev=njev,
+                       peer=f"SciPy {scipy.__version__} {scipy_method}")
+
+
+for _method, _sp in (("slsqp", "SLSQP"), ("trust-constr", "trust-constr")):
+    register_peer(Peer(
+        name=f"scipy:{_method}", family="minimize", module="scipy", package="scipy",
+        method=functools.partial(_scipy_minimize, scipy_method=_sp, name=f"scipy:{_method}"),
+        summary=f"scipy.optimize.minimize(method={_sp!r}) on equality-constrained problems "
+                "(host NumPy, exact derivatives)",
+    ))

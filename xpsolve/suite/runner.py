@@ -43,6 +43,21 @@ def namespace_for(backend: str):
     return xp, (dev or None)
 
 
+def _solver_options(spec) -> dict:
+    """The run's solver options; a randomized solver (one with a ``seed`` option) gets
+    the run's seed unless the plan sets one, so that a stored run can be reproduced."""
+    from .._registry import get_solver
+
+    opts = dict(spec.options)
+    if "seed" not in opts:
+        try:
+            if "seed" in get_solver(spec.solver, family=spec.family).options:
+                opts["seed"] = int(spec.seed)
+        except (KeyError, ValueError, TypeError):  # peers are not in the registry
+            pass
+    return opts
+
+
 class Recorder:
     """Callback that records the convergence curve on a clock paused while it records.
 
@@ -123,7 +138,7 @@ def _warm_up(spec: RunSpec, method, xp, device) -> float | None:
 
     try:
         tiny = get_problem(spec.problem, "tiny", spec.seed, xp=xp, device=device, **spec.params)
-        tiny.solve(method, options=dict(spec.options), callback=stop_when_over_budget)
+        tiny.solve(method, options=_solver_options(spec), callback=stop_when_over_budget)
     except Exception:  # the timed run reports the error
         pass
     _WARMED.add(tag)
@@ -207,7 +222,7 @@ def run_one(spec) -> dict:
             recorder = Recorder(xp, _curve_metrics(problem), f_opt=problem.f_opt,
                                 timeout=spec.timeout)
             recorder.start()
-            result = problem.solve(method, options=dict(spec.options), callback=recorder)
+            result = problem.solve(method, options=_solver_options(spec), callback=recorder)
             recorder.stop()
             curve = recorder.curve
             if not curve or curve[-1][0] != int(result.nit):
