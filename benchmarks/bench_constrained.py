@@ -291,6 +291,8 @@ def report(args):
         for solver in sorted({r["solver"] for r in small}):
             for tol in sorted({r["tol"] for r in small}):
                 rs = [r for r in small if r["solver"] == solver and r["tol"] == tol]
+                if not rs:
+                    continue
                 lic = [r for r in rs if r["status"] == 4]
                 ok = [r for r in rs if r["status"] != 4]
                 succ = sum(r["success"] for r in ok)
@@ -312,6 +314,8 @@ def report(args):
                 rs = [r for r in small if r["solver"] == solver and r["tol"] == tol
                       and r["problem"].split("/")[1] in PAPER_SUBSET]
                 its = [r["nit"] for r in rs]
+                if not rs:
+                    continue
                 lines.append(f"| {solver} | {tol:g} | {sum(r['success'] for r in rs)}/{len(rs)} | "
                              f"{_med(its):.0f} | {np.mean(its):.1f} | {max(its)} |")
         lines += ["", "Per problem (GV, smallest tol): seeds reaching the tolerance, median outer "

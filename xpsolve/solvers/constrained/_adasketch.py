@@ -263,7 +263,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         A capped pass is still used as it is when it is an acceptable inexact Newton
         step (``||r|| <= cap_rtol ||b||``), and passes that reach their target never
         use the fallback, so on well-posed problems "auto" and "continue" give the
-        same iterates. Use "continue" to reproduce the paper.
+        same iterates. When the line search fails (or moves the iterate by
+        less than rounding) on a kept capped pass, the direction is recomputed with
+        the fallback and the search repeated once. Use "continue" to reproduce the paper.
     cap_rtol : "auto" or float, default "auto"
         Forcing term of ``on_inner_cap``: a capped sketch pass is finished by the
         fallback only when ``||r|| > max(target, cap_rtol ||b||)``. "auto":
@@ -596,38 +598,82 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         GTc = GTw(pt.c)
         GgL = Gv(pt.gL)
         steps_it, flops_it = 0, 0.0
-        while True:
-            thresh = theta_t * delta * bnorm / (op.fro * Psi)
-            if inner_solver == "sketch":
-                z, r, k, fl = sketch_solve(op, z, r, b, thresh, max_inner, sketch=sketch, rng=rng,
-                                           start=n_inner + steps_it,
-                                           recompute_every=recompute_every,
-                                           sketch_size=sketch_size)
-                # a capped pass is kept when it is an acceptable inexact Newton step
-                # (||r|| <= eta ||b||, a Dembo-Eisenstat-Steihaug forcing term)
-                eta = (min(1e-3, math.sqrt(kkt)) if cap_rtol == "auto" else float(cap_rtol))
-                if (on_inner_cap != "continue" and k >= max_inner
-                        and _vnorm(r, xp) > max(thresh, eta * bnorm)):
-                    # safeguard: finish this pass deterministically (warm start from z)
-                    z, r, k_fb, fl_fb = krylov_solve(op, z, r, b, thresh, max_inner,
-                                                     method=on_inner_cap)
-                    n_fallback += 1
-                    k += k_fb
-                    fl += fl_fb if math.isfinite(fl_fb) else 0.0
-            else:
-                z, r, k, fl = krylov_solve(op, z, r, b, thresh, max_inner, method=inner_solver)
-            steps_it += k
-            flops_it += fl
-            if _vnorm(r, xp) > thresh:
-                n_capped += 1
-            gm = xp.concat([pt.gL + nu * HgL + mu * GTc, pt.c + nu * GgL])
-            dm = float(xp.sum(gm * z))
-            if mu > mu_max or nu < nu_min:
+        # attempt 1 (safeguard): the line search failed on a direction taken from a capped
+        # sketch pass; recompute it with the fallback solver (on_inner_cap) and search again
+        for attempt in range(2):
+            force_fb = attempt == 1
+            kept_capped = False
+            direct_done = False
+            while True:
+                thresh = theta_t * delta * bnorm / (op.fro * Psi)
+                if inner_solver == "sketch":
+                    k, fl = 0, 0.0
+                    if not force_fb:
+                        z, r, k, fl = sketch_solve(op, z, r, b, thresh, max_inner, sketch=sketch,
+                                                   rng=rng, start=n_inner + steps_it,
+                                                   recompute_every=recompute_every,
+                                                   sketch_size=sketch_size)
+                    # a capped pass is kept when it is an acceptable inexact Newton step
+                    # (||r|| <= eta ||b||, a Dembo-Eisenstat-Steihaug forcing term)
+                    eta = (min(1e-3, math.sqrt(kkt)) if cap_rtol == "auto" else float(cap_rtol))
+                    capped = k >= max_inner and _vnorm(r, xp) > thresh
+                    if on_inner_cap != "continue" and (
+                            force_fb or (capped and _vnorm(r, xp) > eta * bnorm)):
+                        if not direct_done:
+                            # safeguard: finish this pass deterministically (warm start)
+                            z, r, k_fb, fl_fb = krylov_solve(op, z, r, b, thresh, max_inner,
+                                                             method=on_inner_cap)
+                            n_fallback += 1
+                            k += k_fb
+                            fl += fl_fb if math.isfinite(fl_fb) else 0.0
+                            direct_done = on_inner_cap == "direct"  # exact: no re-solve
+                    elif capped:
+                        kept_capped = True
+                else:
+                    z, r, k, fl = krylov_solve(op, z, r, b, thresh, max_inner,
+                                               method=inner_solver)
+                steps_it += k
+                flops_it += fl
+                if _vnorm(r, xp) > thresh:
+                    n_capped += 1
+                gm = xp.concat([pt.gL + nu * HgL + mu * GTc, pt.c + nu * GgL])
+                dm = float(xp.sum(gm * z))
+                if mu > mu_max or nu < nu_min:
+                    break
+                if not dm <= -0.5 * nu * bnorm ** 2:
+                    mu *= rho ** 2
+                    nu /= rho
+                    delta = max(delta_min, min(delta / rho ** 4, delta_trial()))
+                    continue
                 break
-            if not dm <= -0.5 * nu * bnorm ** 2:
-                mu *= rho ** 2
-                nu /= rho
-                delta = max(delta_min, min(delta / rho ** 4, delta_trial()))
+            accepted = None
+            if not math.isfinite(dm) or not bool(xp.all(xp.isfinite(z))):
+                break
+            # -------------------------------------------------------- Armijo line search
+            dx, dl = z[:n], z[n:]
+            merit0 = _merit(pt, mu, nu, xp)
+            armijo_slack = 10.0 * np.finfo(np.float64).eps * abs(merit0)
+            alpha = 1.0
+            last_nonfinite = False
+            for _ in range(max_backtrack + 1):
+                try:
+                    trial = _evaluate(oracle, x + alpha * dx, pt.lam + alpha * dl)
+                    mt = _merit(trial, mu, nu, xp)
+                    last_nonfinite = not math.isfinite(mt)
+                    # relaxed by 10 eps |merit| (IPOPT's Compare_le): near a solution the
+                    # predicted decrease falls below the rounding of the merit value
+                    if mt - (merit0 + alpha * beta * dm) <= armijo_slack:
+                        accepted = trial
+                        break
+                except NonFiniteError:
+                    last_nonfinite = True
+                alpha *= backtrack
+            # a step too small to move the iterate is a failure of the direction as well
+            tiny = accepted is not None and alpha * _vnorm(z, xp) <= 4 * np.finfo(
+                np.float64).eps * (1.0 + math.sqrt(_vnorm(pt.x, xp) ** 2
+                                                   + _vnorm(pt.lam, xp) ** 2))
+            if ((accepted is None or (tiny and kkt > tol)) and kept_capped
+                    and not last_nonfinite and on_inner_cap != "continue"):
                 continue
             break
         n_inner += steps_it
@@ -635,26 +681,6 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         if not math.isfinite(dm) or not bool(xp.all(xp.isfinite(z))):
             status, detail = 3, f"Non-finite Newton direction at iteration {nit}."
             break
-        # ------------------------------------------------------------ Armijo line search
-        dx, dl = z[:n], z[n:]
-        merit0 = _merit(pt, mu, nu, xp)
-        armijo_slack = 10.0 * np.finfo(np.float64).eps * abs(merit0)
-        alpha = 1.0
-        accepted = None
-        last_nonfinite = False
-        for _ in range(max_backtrack + 1):
-            try:
-                trial = _evaluate(oracle, x + alpha * dx, pt.lam + alpha * dl)
-                mt = _merit(trial, mu, nu, xp)
-                last_nonfinite = not math.isfinite(mt)
-                # relaxed by 10 eps |merit| (IPOPT's Compare_le): near a solution the
-                # predicted decrease falls below the rounding of the merit value
-                if mt - (merit0 + alpha * beta * dm) <= armijo_slack:
-                    accepted = trial
-                    break
-            except NonFiniteError:
-                last_nonfinite = True
-            alpha *= backtrack
         if accepted is None:
             if last_nonfinite:
                 status, detail = 3, (f"Non-finite values in the line search at iteration {nit} "
