@@ -146,16 +146,21 @@ def test_sketch_reaches_tight_tolerance(sketch):
     assert 0 < steps < 10 ** 6 and flops > 0
 
 
+def _kernel_inputs(seed, draw_seed, count):
+    """A random KKT system (n = 12, m = 4) with ``count`` Gaussian and row-index draws."""
+    _, _, Kd, b = _random_kkt(seed=seed, n=12, m=4)
+    N = Kd.shape[0]
+    rng = np.random.default_rng(draw_seed)
+    S = rng.standard_normal((count, N))
+    idx = rng.integers(N, size=count)
+    return Kd, b, N, S, idx, (Kd ** 2).sum(1)
+
+
 def test_numba_twins_match_generic():
     import array_api_compat.numpy as xp
     from xpsolve.solvers.constrained import _numba_kernels as nk
 
-    B, G, Kd, b = _random_kkt(seed=2, n=12, m=4)
-    N = Kd.shape[0]
-    rng = np.random.default_rng(5)
-    S = rng.standard_normal((500, N))
-    idx = rng.integers(N, size=500)
-    rn2 = (Kd ** 2).sum(1)
+    Kd, b, N, S, idx, rn2 = _kernel_inputs(seed=2, draw_seed=5, count=500)
     Kc = sp.csr_matrix(Kd)
     zg, rg, kg = K.gv_steps(Kd, np.zeros(N), -b, b, S, 1e-12, 50, 0, xp=xp)
     for fn, KK in ((nk.gv_steps_dense, Kd), (nk.gv_steps_csr, Kc)):
@@ -177,12 +182,7 @@ def test_fused_generic_block_stops_at_the_sequential_step():
     import array_api_strict as xs
     from xpsolve.solvers.constrained import _numba_kernels as nk
 
-    B, G, Kd, b = _random_kkt(seed=4, n=12, m=4)
-    N = Kd.shape[0]
-    rng = np.random.default_rng(11)
-    S = rng.standard_normal((3000, N))
-    idx = rng.integers(N, size=3000)
-    rn2 = (Kd ** 2).sum(1)
+    Kd, b, N, S, idx, rn2 = _kernel_inputs(seed=4, draw_seed=11, count=3000)
     # a threshold the sequential loop crosses after a few hundred steps
     z_ref, r_ref, k_ref = nk.gv_steps_dense(Kd, np.zeros(N), -b, b, S, 0.3 * np.linalg.norm(b),
                                             100, 0)
