@@ -122,7 +122,7 @@ def main(argv=None):
         for i, lev in enumerate(LEVELS):
             sk = [res[k][lev][0] for k in ("rownorm", "uniform") if res[k][lev][0] is not None]
             kr = [res[k][lev][0] for k in ("minres", "gmres") if res[k][lev][0] is not None]
-            spent = [res[k][lev][2] for k in ("rownorm", "uniform")]
+            spent = [res[k][lev][2] for k in ("rownorm", "uniform") if res[k][lev][0] is None]
             ratio = f"{min(sk) / min(kr):.2g}" if sk and kr else (
                 f"> {min(spent) / min(kr):.2g}" if kr else "n/a")
             head = (f"| {N} | {op.N} | {op.nnz} | {smax / smin:.2e} | {kappa:.2e} | {pred:.2e} "
