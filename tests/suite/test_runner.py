@@ -163,6 +163,9 @@ def test_scipy_peers_on_constrained_problems(name):
     assert rec["status"] == "0" and rec["success"], rec["message"]
     assert rec["metrics"]["kkt"] < 1e-6 and rec["metrics"]["rel_f_err"] < 1e-8
     assert len(rec["curve"]) >= rec["nit"] >= 5  # SciPy calls back every iteration
+    # the curve carries the KKT residual (least-squares multipliers), as xpsolve's runs do
+    assert rec["curve_metric"] == "kkt"
+    assert math.isclose(rec["curve"][-1][2], rec["metrics"]["kkt"], rel_tol=1e-6, abs_tol=1e-12)
     capped = run_one(RunSpec("constrained/bt5", "small", 0, name, "minimize",
                              options={"maxiter": 3}))
     assert capped["status"] == "1" and capped["nit"] == 3
