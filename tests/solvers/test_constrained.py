@@ -496,6 +496,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="Option 'on_inner_cap'"):
         xpsolve.minimize(d["fun"], x0, method="adasketch", jac=d["jac"],
                          constraints=d["constraints"], options={"on_inner_cap": "lu"})
+    with pytest.raises(ValueError, match="Option 'cap_rtol'"):
+        xpsolve.minimize(d["fun"], x0, method="adasketch", jac=d["jac"],
+                         constraints=d["constraints"], options={"cap_rtol": -1.0})
     with pytest.raises(ValueError, match="on_inner_cap='direct' needs an assembled K"):
         xpsolve.minimize(d["fun"], x0, method="adasketch", jac=d["jac"], hess=d["hess"],
                          constraints=d["constraints"],

@@ -669,9 +669,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                     last_nonfinite = True
                 alpha *= backtrack
             # a step too small to move the iterate is a failure of the direction as well
-            tiny = accepted is not None and alpha * _vnorm(z, xp) <= 4 * np.finfo(
-                np.float64).eps * (1.0 + math.sqrt(_vnorm(pt.x, xp) ** 2
-                                                   + _vnorm(pt.lam, xp) ** 2))
+            step = alpha * _vnorm(z, xp)
+            scale = math.sqrt(_vnorm(pt.x, xp) ** 2 + _vnorm(pt.lam, xp) ** 2)
+            tiny = accepted is not None and step <= 4 * np.finfo(np.float64).eps * (1.0 + scale)
             if ((accepted is None or (tiny and kkt > tol)) and kept_capped
                     and not last_nonfinite and on_inner_cap != "continue"):
                 continue
@@ -689,8 +689,6 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                 status, detail = 2, (f"Line search failed after {max_backtrack} reductions at "
                                      f"iteration {nit} (KKT residual {kkt:.3e}).")
             break
-        step = alpha * _vnorm(z, xp)
-        scale = math.sqrt(_vnorm(pt.x, xp) ** 2 + _vnorm(pt.lam, xp) ** 2)
         pt = accepted
         nit += 1
         kkts.append(kkt_of(pt))

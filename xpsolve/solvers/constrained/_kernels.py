@@ -42,7 +42,7 @@ def _host(a):
     return np.asarray(to_numpy(a), dtype=np.float64)
 
 
-def _fused_block(K, z, r, U, P, V, thresh, xp):
+def _fused_block(z, r, U, P, V, thresh, xp):
     """Run ``q`` successive sketch-and-project steps at once (BLAS-3 form).
 
     Step ``j`` projects with sketch column ``s_j`` (``u_j = K s_j`` is column ``j``
@@ -70,16 +70,38 @@ def _fused_block(K, z, r, U, P, V, thresh, xp):
             if d[j] > 0.0:
                 a[j] = (Ph[j] - M[j, :j] @ a[:j]) / d[j]
     T = np.triu(np.ones((q, q))) * a[:, None]
-    dev = getattr(z, "device", None)
-    Tb = xp.asarray(T, dtype=z.dtype, **({"device": dev} if dev is not None else {}))
+    Tb = _on(T, z, xp)
     R = r[:, None] - V @ Tb  # column j: residual after steps 0..j
     norms = _host(xp.sum(R * R, axis=0))
     hit = np.flatnonzero(norms <= thresh * thresh)
     k = int(hit[0]) + 1 if hit.size else q
-    ab = xp.asarray(a[:k], dtype=z.dtype, **({"device": dev} if dev is not None else {}))
+    ab = _on(a[:k], z, xp)
     z = z - U[:, :k] @ ab
     r = R[:, k - 1]
     return z, r, k
+
+
+def _run_blocks(K, z, r, b, count, thresh, recompute_every, start, block, xp):
+    """Drive ``count`` sketch steps in fused blocks; ``block(lo, q, r) -> (U, S^T r, K U)``.
+
+    Blocks end at the residual recomputations (every ``recompute_every`` global steps,
+    counted from ``start``) so that the iterates match the step-by-step Numba twins.
+    """
+    t2 = thresh * thresh
+    steps = 0
+    while steps < count:
+        if _dot(r, r, xp) <= t2:
+            break
+        g = start + steps
+        q = min(count - steps, _BLOCK, recompute_every - g % recompute_every)
+        U, P, V = block(steps, q, r)
+        z, r, k = _fused_block(z, r, U, P, V, thresh, xp)
+        steps += k
+        if (start + steps) % recompute_every == 0:
+            r = K @ z - b
+        if k < q:
+            break
+    return z, r, steps
 
 
 def gv_steps(K, z, r, b, S, thresh, recompute_every, start, *, xp):
@@ -90,43 +112,32 @@ def gv_steps(K, z, r, b, S, thresh, recompute_every, start, *, xp):
     recomputations), which replaces about ten small device operations and a host
     synchronisation per step by a few GEMMs per block.
     """
-    t2 = thresh * thresh
-    steps = 0
-    c = S.shape[0]
-    while steps < c:
-        if _dot(r, r, xp) <= t2:
-            break
-        g = start + steps
-        q = min(c - steps, _BLOCK, recompute_every - g % recompute_every)
-        Sb = S[steps:steps + q, :]
+    def block(lo, q, r):
+        Sb = S[lo:lo + q, :]
         U = _matmat(K, Sb.T, xp)
-        V = _matmat(K, U, xp)
-        z, r, k = _fused_block(K, z, r, U, Sb @ r, V, thresh, xp)
-        steps += k
-        if (start + steps) % recompute_every == 0:
-            r = K @ z - b
-        if k < q:
-            break
-    return z, r, steps
+        return U, Sb @ r, _matmat(K, U, xp)
+
+    return _run_blocks(K, z, r, b, S.shape[0], thresh, recompute_every, start, block, xp)
 
 
-def _row(K, i, xp, N):
-    if hasattr(K, "row"):
-        return K.row(i)
-    if hasattr(K, "getrow"):  # SciPy sparse (NumPy input only)
-        return xp.asarray(K.getrow(i).toarray()[0])
-    return K[i, :]
-
-
-def _rows(K, idx, xp, N):
+def _rows(K, idx, xp):
     """Rows ``idx`` of the symmetric ``K`` as the columns of an (N, q) block."""
     if hasattr(K, "row"):
         return xp.stack([K.row(int(i)) for i in idx], axis=1)
-    if hasattr(K, "getrow"):
+    if hasattr(K, "getrow"):  # SciPy sparse (NumPy input only)
         return xp.asarray(K[np.asarray(idx), :].toarray().T)
-    dev = getattr(K, "device", None)
-    ii = xp.asarray(np.asarray(idx, dtype=np.int64), **({"device": dev} if dev is not None else {}))
-    return xp.take(K, ii, axis=1)
+    return xp.take(K, _index(idx, K, xp), axis=1)
+
+
+def _on(a, like, xp, dtype=None):
+    """Host array ``a`` in ``like``'s namespace, on its device (``like``'s dtype by default)."""
+    dev = getattr(like, "device", None)
+    return xp.asarray(a, dtype=like.dtype if dtype is None else dtype,
+                      **({"device": dev} if dev is not None else {}))
+
+
+def _index(idx, like, xp):
+    return _on(np.asarray(idx, dtype=np.int64), like, xp, dtype=xp.int64)
 
 
 def rk_steps(K, KK, rownorm2, z, r, b, idx, thresh, recompute_every, start, *, xp):
@@ -139,28 +150,15 @@ def rk_steps(K, KK, rownorm2, z, r, b, idx, thresh, recompute_every, start, *, x
     Gram matrix). ``rownorm2`` is accepted for the Numba twins' signature; the
     block form reads the squared norms off the Gram diagonal.
     """
-    t2 = thresh * thresh
-    N = int(z.shape[0])
-    steps = 0
-    c = len(idx)
     idx = np.asarray(idx)
-    dev = getattr(z, "device", None)
-    while steps < c:
-        if _dot(r, r, xp) <= t2:
-            break
-        g = start + steps
-        q = min(c - steps, _BLOCK, recompute_every - g % recompute_every)
-        ib = idx[steps:steps + q]
-        U = _rows(K, ib, xp, N)
-        V = _rows(KK, ib, xp, N) if KK is not None else _matmat(K, U, xp)
-        ii = xp.asarray(ib.astype(np.int64), **({"device": dev} if dev is not None else {}))
-        z, r, k = _fused_block(K, z, r, U, xp.take(r, ii, axis=0), V, thresh, xp)
-        steps += k
-        if (start + steps) % recompute_every == 0:
-            r = K @ z - b
-        if k < q:
-            break
-    return z, r, steps
+
+    def block(lo, q, r):
+        ib = idx[lo:lo + q]
+        U = _rows(K, ib, xp)
+        V = _rows(KK, ib, xp) if KK is not None else _matmat(K, U, xp)
+        return U, xp.take(r, _index(ib, r, xp), axis=0), V
+
+    return _run_blocks(K, z, r, b, len(idx), thresh, recompute_every, start, block, xp)
 
 
 register_kernel("adasketch_gv_dense", generic=gv_steps, numba=f"{_NUMBA}:gv_steps_dense")
