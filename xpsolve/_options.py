@@ -11,7 +11,8 @@ import difflib
 import math
 import numbers
 
-__all__ = ["Interval", "OneOf", "IsCallable", "IsInstance", "validate_options"]
+__all__ = ["Interval", "OneOf", "IsCallable", "IsInstance", "IsArray", "IsSeed",
+           "STANDARD_OPTIONS", "standard_options", "validate_options"]
 
 
 class Interval:
@@ -70,7 +71,11 @@ class IsCallable:
 
 
 class IsInstance:
+    """An instance of one of ``types``; ``object`` is refused (it would accept anything)."""
+
     def __init__(self, *types, description=None):
+        if object in types:
+            raise TypeError("IsInstance(object) accepts anything; use IsArray, IsCallable or a real type")
         self.types = types
         self.description = description
 
@@ -80,6 +85,68 @@ class IsInstance:
 
     def __str__(self):
         return self.description or ("an instance of " + " or ".join(t.__name__ for t in self.types))
+
+
+class IsArray:
+    """An array (anything with ``shape`` and ``dtype``, or a list/tuple of numbers)."""
+
+    def __init__(self, description="an array"):
+        self.description = description
+
+    def is_satisfied_by(self, value) -> bool:
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            return True
+        return isinstance(value, (list, tuple)) and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+
+    def __str__(self):
+        return self.description
+
+
+class IsSeed:
+    """``None``, a non-negative int, or a :class:`numpy.random.Generator`."""
+
+    def is_satisfied_by(self, value) -> bool:
+        if value is None:
+            return True
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return value >= 0
+        import numpy as np
+
+        return isinstance(value, (np.random.Generator, np.random.SeedSequence))
+
+    def __str__(self):
+        return "None, a non-negative int or a numpy.random.Generator"
+
+
+#: The option names every solver shares, with one set of constraints (one contract).
+#: A solver takes the ones it has with :func:`standard_options` and adds its own.
+STANDARD_OPTIONS = {
+    "maxiter": [Interval(int, 0, None)],
+    "tol": [Interval(float, 0, None, closed="neither")],
+    "seed": [IsSeed()],
+    "check_every": [Interval(int, 1, None)],
+    "history": [OneOf(True, False)],
+    "disp": [OneOf(True, False)],
+}
+
+
+def standard_options(*names, **own) -> dict:
+    """Constraint dict with the standard options ``names`` plus the solver's ``own``.
+
+    Examples
+    --------
+    >>> from xpsolve._options import Interval, standard_options
+    >>> sorted(standard_options("maxiter", "tol", step=[Interval(float, 0, None)]))
+    ['maxiter', 'step', 'tol']
+    """
+    unknown = set(names) - set(STANDARD_OPTIONS)
+    if unknown:
+        raise ValueError(f"not standard options: {sorted(unknown)}")
+    clash = set(names) & set(own)
+    if clash:
+        raise ValueError(f"standard options redefined: {sorted(clash)}")
+    return {**{n: list(STANDARD_OPTIONS[n]) for n in names}, **own}
 
 
 def describe(constraints) -> str:

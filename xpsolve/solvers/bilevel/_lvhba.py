@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..._options import Interval, IsCallable, IsInstance, OneOf
+from ..._options import Interval, IsArray, IsCallable, IsInstance, OneOf
 from ..._registry import SolverSpec, register_solver
 from ..._result import IterationReport, OptimizeResult, make_result, notify
 from ...backends import device as _device
@@ -216,9 +216,9 @@ OPTIONS = {
     "penalty": [OneOf(None), IsCallable()],
     "r": [Interval(float, 0, None, closed="neither")],
     "cap_multiplier": [OneOf(True, False)],
-    "theta0": [OneOf(None), IsInstance(object, description="an array of shape (dim_y,)")],
-    "lam0": [OneOf(None), IsInstance(object, description="an array of shape (n_cons,)")],
-    "z0": [OneOf(None), IsInstance(object, description="an array of shape (n_cons,)")],
+    "theta0": [OneOf(None), IsArray("an array of shape (dim_y,)")],
+    "lam0": [OneOf(None), IsArray("an array of shape (n_cons,)")],
+    "z0": [OneOf(None), IsArray("an array of shape (n_cons,)")],
     "tol_stat": [OneOf(None), Interval(float, 0, None, closed="neither")],
     "tol_gap": [OneOf(None), Interval(float, 0, None, closed="neither")],
     "patience": [Interval(int, 1, None)],

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..._options import Interval, IsCallable, IsInstance, OneOf
+from ..._options import Interval, IsArray, IsCallable, IsInstance, OneOf
 from ..._registry import SolverSpec, register_solver
 from ..._result import IterationReport, OptimizeResult, make_result, notify
 from ...backends import asarray_on, is_numpy_namespace, namespace_name, to_numpy
@@ -40,7 +40,7 @@ ADASKETCH_OPTIONS = {
     "eps_h": [Interval(float, None, None)],
     "theta": [Interval(float, 0, 1, closed="right"), IsCallable()],
     "theta_exponent": [OneOf(None), Interval(float, 0, 1, closed="right")],
-    "multipliers0": [OneOf(None), IsInstance(object, description="an array of shape (m,)")],
+    "multipliers0": [OneOf(None), IsArray("an array of shape (m,)")],
     "operator": [OneOf("auto", "dense", "sparse", "matrix-free")],
     "hessian_modification": [OneOf("auto", "reduced_eig", "none", "fixed_shift")],
     "hessian_shift": [OneOf(None), Interval(float, 0, None)],
