@@ -36,12 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="serial", choices=("serial", "process", "dask"))
     p.add_argument("--n-workers", type=int, help="workers of the process / local dask executor")
     p.add_argument("--address", help="dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--timeout", type=float, help="per-run wall-clock budget in seconds "
-                                                 "(best effort: stops at the next callback)")
+    p.add_argument("--timeout", type=float,
+                   help="per-run wall-clock budget in seconds: the run is stopped at its next "
+                        "callback, and a run that does not call back is killed (it runs in a "
+                        "worker process) and stored as timed_out")
     p.add_argument("--repeat", type=int, help="timed repetitions of each run")
     p.add_argument("--output", default="xpsolve-results",
                    help="output directory (default: ./xpsolve-results)")
     p.add_argument("--resume", action="store_true", help="skip runs already stored in --output")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="with --resume: run again the stored runs whose status is 'error' "
+                        "(or 'timed_out' with --retry-timeouts)")
+    p.add_argument("--retry-timeouts", action="store_true",
+                   help="with --resume: run again the stored runs that timed out")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.add_argument("--no-plot", action="store_true", help="do not write plots/*.png")
     return p
@@ -136,17 +143,45 @@ def main(argv=None) -> int:
     return _run(plan, specs, skips, args)
 
 
+def _open_store(out_dir: Path):
+    """Lock ``out_dir`` for this suite and open its store; PlanError with a clean message."""
+    import sqlite3
+
+    from .store import OutputLocked, Store
+
+    try:
+        return Store(out_dir / "results.sqlite", lock=True)
+    except OutputLocked as exc:
+        raise PlanError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+        raise PlanError(f"{out_dir / 'results.sqlite'} is not a readable results store ({exc}); "
+                        "move it away or choose another --output") from None
+    except OSError as exc:
+        raise PlanError(f"cannot write to --output {str(out_dir)!r}: {exc.strerror or exc}") from None
+
+
 def _run(plan, specs, skips, args) -> int:
-    from . import report
+    from . import _guard, report
     from .executors import make_executor
-    from .runner import run_one
-    from .store import Store, environment_meta
+    from .store import environment_meta
 
     out_dir = Path(args.output)
     session = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S") + \
         "-" + uuid.uuid4().hex[:6]
-    store = Store(out_dir / "results.sqlite")
+    if (args.retry_errors or args.retry_timeouts) and not args.resume:
+        print("xpsolve suite: error: --retry-errors/--retry-timeouts need --resume", file=sys.stderr)
+        return 2
     try:
+        store = _open_store(out_dir)
+    except PlanError as exc:
+        print(f"xpsolve suite: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        retry = {"error"} if args.retry_errors else set()
+        if args.retry_timeouts:
+            retry.add("timed_out")
+        if retry:
+            store.delete_runs([s.key for s in specs], statuses=retry)
         stored = store.keys()
         planned = [s.key for s in specs]
         if len(set(planned)) != len(planned):
@@ -181,7 +216,7 @@ def _run(plan, specs, skips, args) -> int:
     t0 = time.perf_counter()
     interrupted = False
     try:
-        for rec in executor.map_unordered(run_one, todo):
+        for rec in executor.map_unordered(_guard.run_guarded, todo):
             store.add_run(rec, session=session, executor=executor.name,
                           parallel=int(executor.parallel))
             if bar is not None:
@@ -193,6 +228,7 @@ def _run(plan, specs, skips, args) -> int:
         if bar is not None:
             bar.close()
         executor.close()
+        _guard.shutdown()
     wall = time.perf_counter() - t0
     store.add_meta(session, {"wall_s": f"{wall:.3f}", "interrupted": interrupted})
 

@@ -165,6 +165,10 @@ def _timeout(value, what):
     return float(value)
 
 
+#: Most seeds one plan may ask for (a typo such as '0-1000000000' is refused, not expanded).
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text) -> list:
     """Parse seeds: ``"0-4"``, ``"0,2,3"``, ``"0-2,7"``, an int or a list of ints.
 
@@ -197,6 +201,9 @@ def parse_seeds(text) -> list:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise PlanError(f"bad seeds {text!r}: empty range {part!r}")
+        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+            raise PlanError(f"bad seeds {text!r}: more than {MAX_SEEDS} seeds in one plan; "
+                            "split the study into several suites")
         seeds.extend(range(lo, hi + 1))
     return list(dict.fromkeys(seeds))
 

@@ -20,7 +20,7 @@ import math
 import sqlite3
 from pathlib import Path
 
-__all__ = ["Store", "RUN_COLUMNS"]
+__all__ = ["Store", "RUN_COLUMNS", "OutputLocked"]
 
 #: Columns of ``runs`` (name, SQL type); JSON columns hold dicts/lists.
 RUN_COLUMNS = (
@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS skips (session TEXT, problem TEXT, size TEXT, solver 
 """
 
 
+class OutputLocked(RuntimeError):
+    """Another suite holds the lock of this output directory."""
+
+
 class Store:
     """The SQLite results store under an output directory.
 
@@ -66,14 +70,22 @@ class Store:
     ({'k1'}, [(1, 0.1, 0.001)])
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, lock=False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = None
+        if lock:
+            self._acquire_lock()
         # autocommit mode: transactions are explicit (BEGIN ... COMMIT) in _transaction
         self.con = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
-        self.con.executescript(_SCHEMA)
+        try:
+            self.con.executescript(_SCHEMA)
+            self.con.execute("SELECT count(*) FROM runs").fetchone()
+        except Exception:
+            self.close()
+            raise
 
     def __enter__(self):
         return self
@@ -82,7 +94,44 @@ class Store:
         self.close()
 
     def close(self):
-        self.con.close()
+        con = getattr(self, "con", None)
+        if con is not None:
+            con.close()
+        if self._lock is not None:
+            import fcntl
+
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def _acquire_lock(self):
+        # One writer per output directory: a second suite on the same --output would
+        # interleave sessions and race on --resume. flock is released when the process dies.
+        import fcntl
+
+        fh = open(self.path.parent / ".xpsolve-suite.lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise OutputLocked(f"another suite is writing to {str(self.path.parent)!r}; wait for it "
+                               "to finish or choose another --output") from None
+        self._lock = fh
+
+    def delete_runs(self, keys, *, statuses) -> int:
+        """Delete the stored runs among ``keys`` whose status is in ``statuses``; return the count."""
+        keys, statuses = list(keys), list(statuses)
+        if not keys or not statuses:
+            return 0
+        n = 0
+        with self._transaction() as con:
+            for k in keys:
+                row = con.execute("SELECT status FROM runs WHERE key = ?", (k,)).fetchone()
+                if row is not None and row[0] in statuses:
+                    con.execute("DELETE FROM curve WHERE run_key = ?", (k,))
+                    con.execute("DELETE FROM runs WHERE key = ?", (k,))
+                    n += 1
+        return n
 
     def _transaction(self):
         store = self
