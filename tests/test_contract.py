@@ -65,6 +65,70 @@ def test_maxiter_zero_and_small(spec, problem, iterative):
         assert res.nit <= k
         assert res.status in (0, 1, 2)
         assert isinstance(res.fun, float)
+    # no iteration is no convergence proof: the iteration limit is status 1
+    res = p.solve(spec.name, options={"maxiter": 0})
+    assert res.status == 1 and not res.success, (res.status, res.message)
+
+
+def _arrays(value):
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        yield value
+    elif isinstance(value, (tuple, list)) and len(value) < 16:
+        for v in value:
+            yield from _arrays(v)
+
+
+@pytest.mark.parametrize("spec, problem, iterative", CASES)
+def test_every_result_array_in_input_namespace_and_dtype(spec, problem, iterative, xp):
+    name = namespace_name(xp)
+    if name not in spec.namespaces:
+        pytest.skip(f"{spec.name} does not support {name}")
+    p = get_problem(problem, size="tiny", seed=0, xp=xp)
+    res = p.solve(spec.name, options={"maxiter": 3})
+    for key, value in res.items():
+        if key == "history":
+            continue
+        for arr in _arrays(value):
+            assert namespace_name(get_namespace(arr)) == name, key
+            if xp.isdtype(arr.dtype, "real floating"):
+                assert arr.dtype == res.x.dtype, key
+
+
+@pytest.mark.parametrize("spec, problem, iterative", CASES)
+def test_callback_x_and_fun_mean_what_the_result_means(spec, problem, iterative):
+    p = get_problem(iterative, size="tiny", seed=0)
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append(intermediate_result)
+
+    res = p.solve(spec.name, callback=cb, options=_every_iteration(spec))
+    assert seen, f"{spec.name} never called back"
+    last = seen[-1]
+    assert tuple(last.x.shape) == tuple(res.x.shape)
+    assert {"x", "fun", "nit"} <= set(last)
+    if spec.metric is not None:
+        assert spec.metric in last, f"callback lacks the success metric {spec.metric!r}"
+    if last.nit == res.nit and res.status not in (3,):
+        # the last check point is the returned iterate: same x, same fun
+        np.testing.assert_allclose(to_numpy(last.x), to_numpy(res.x), rtol=1e-12, atol=1e-14)
+        if last.fun is not None and math.isfinite(float(last.fun)):
+            assert math.isclose(float(last.fun), res.fun, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("spec, problem, iterative", CASES)
+def test_success_means_the_reported_metric_meets_tol(spec, problem, iterative):
+    assert spec.metric, f"{spec.name} does not declare the metric its success is decided on"
+    p = get_problem(iterative, size="tiny", seed=0)
+    for tol in (1e-3, 1e-8):
+        opts = {"tol": tol} if "tol" in spec.options else {}
+        res = p.solve(spec.name, options=opts)
+        assert spec.metric in res and isinstance(res[spec.metric], float), spec.metric
+        used = opts.get("tol", spec.defaults.get("tol"))
+        if res.success:
+            assert used is not None and res[spec.metric] <= used, (res[spec.metric], used)
+        else:
+            assert res.status != 0
 
 
 @pytest.mark.parametrize("spec, problem, iterative", CASES)

@@ -36,6 +36,10 @@ class SolverSpec:
         Optional arguments the method uses when given (``"hessp"``, ``"constraints"``).
     summary : str
         One-line description shown by :func:`show_options`.
+    metric : str or None
+        The result key (a float) on which ``success`` is decided: the run succeeds
+        when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt_residual"``, ...).
+        The contract tests check that every success meets it.
     """
 
     name: str
@@ -47,6 +51,7 @@ class SolverSpec:
     needs: frozenset = frozenset()
     accepts: frozenset = frozenset()
     summary: str = ""
+    metric: str | None = None
 
     @property
     def defaults(self) -> dict:
@@ -115,6 +120,8 @@ def show_options(method: str, family: str | None = None, disp: bool = True) -> s
     defaults = spec.defaults
     lines = [f"{spec.name} ({spec.family}): {spec.summary}",
              f"  namespaces: {', '.join(spec.namespaces)}; numba kernels: {'yes' if spec.numba else 'no'}"]
+    if spec.metric:
+        lines.append(f"  success: result.{spec.metric} <= tol")
     width = max([len(k) for k in spec.options] + [4])
     for key in sorted(spec.options):
         lines.append(f"  {key.ljust(width)}  default={defaults.get(key)!r}; "
