@@ -65,3 +65,37 @@ def test_dask_missing_names_the_extra(monkeypatch, tmp_path, capsys):
     assert main(["--plan", "tiny", "--executor", "dask", "--output", str(tmp_path / "r")]) == 2
     assert "xpsolve[dask]" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_report_command_rebuilds_markdown_and_self_contained_html(tmp_path, capsys):
+    from xpsolve.__main__ import main as xmain
+    from xpsolve.suite.report import inconsistent_runs
+    from xpsolve.suite.store import Store
+
+    out = tmp_path / "res"
+    assert main(["--problems", "ot/additive_cost", "--solvers", "sinkhorn,sinkhorn-log",
+                 "--sizes", "tiny", "--seeds", "0-1", "--output", str(out), "--quiet"]) == 0
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+    assert "<script" not in html and "http" not in html.split("<h2>Environment")[0]
+    (out / "report.md").unlink()
+    (out / "report.html").unlink()
+    assert xmain(["report", str(out), "--no-plot"]) == 0
+    md = (out / "report.md").read_text()
+    assert "## ot/additive_cost (tiny" in md and "| sinkhorn | 2 | 100% |" in md
+    assert "id='fam-ot'" in (out / "report.html").read_text()
+    with Store(out / "results.sqlite") as store:
+        runs = store.runs()
+    # success and time to target agree: every successful run reached its target on its curve
+    assert runs and not inconsistent_runs(runs)
+    assert all(r["curve_metric"] == r["key_metric"] == "marginal_err" for r in runs)
+    assert xmain(["report", str(tmp_path / "nothing")]) == 2
+    assert "no results store" in capsys.readouterr().err
+
+
+def test_inconsistent_success_is_flagged(tmp_path):
+    from xpsolve.suite.report import inconsistent_runs
+
+    runs = [_run("s", 0, 1.0, 5, [(5, 1.0, 1e-3)])]  # success but 1e-3 > target 1e-8
+    assert inconsistent_runs(runs) == runs
+    assert "Inconsistent: 1 runs" in write_markdown(runs, tmp_path / "r.md").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .plan import PlanError, expand, list_plans, load_plan, parse_seeds
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "report_main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -235,9 +235,12 @@ def _run(plan, specs, skips, args) -> int:
     runs = store.runs(keys=set(s.key for s in specs))
     store.close()
     plots = [] if args.no_plot else report.write_plots(runs, out_dir / "plots")
-    report.write_markdown(runs, out_dir / "report.md", title=f"xpsolve suite: plan {plan.name}",
-                          skips=skips, meta=meta, parallel=any(r["parallel"] for r in runs),
-                          plots=plots)
+    title = f"xpsolve suite: plan {plan.name}"
+    parallel = any(r["parallel"] for r in runs)
+    report.write_markdown(runs, out_dir / "report.md", title=title, skips=skips, meta=meta,
+                          parallel=parallel, plots=plots)
+    report.write_html(runs, out_dir / "report.html", title=title, skips=skips, meta=meta,
+                      parallel=parallel)
     if not args.quiet:
         print(report.format_table(runs))
         print(f"\n{len(runs)}/{len(specs)} runs stored in {out_dir / 'results.sqlite'}; report: "
@@ -245,6 +248,38 @@ def _run(plan, specs, skips, args) -> int:
     if interrupted:
         return 130
     return 1 if any(r["status"] == "error" for r in runs) else 0
+
+
+def report_main(argv=None) -> int:
+    """``python -m xpsolve report RESULTS``: rebuild report.md, report.html and plots/ of a store.
+
+    Returns 0, or 2 with a message for a missing or unreadable store.
+    """
+    import sqlite3
+
+    from .report import build_report
+
+    p = _Parser(prog="python -m xpsolve report",
+                description="Rebuild the Markdown and self-contained HTML reports (and plots) "
+                            "from a suite's stored runs.")
+    p.add_argument("results", help="suite output directory or its results.sqlite")
+    p.add_argument("--markdown", help="Markdown report path (default: RESULTS/report.md)")
+    p.add_argument("--html", help="HTML report path (default: RESULTS/report.html)")
+    p.add_argument("--plots", help="directory of the PNG plots (default: RESULTS/plots)")
+    p.add_argument("--no-plot", action="store_true", help="do not write PNG files")
+    p.add_argument("--title", help="report title")
+    try:
+        args = p.parse_args(sys.argv[1:] if argv is None else list(argv))
+        out = build_report(args.results, markdown=args.markdown, html=args.html,
+                           plots=False if args.no_plot else args.plots, title=args.title)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except (PlanError, FileNotFoundError, sqlite3.DatabaseError, OSError) as exc:
+        print(f"xpsolve report: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{out['runs']} runs: {out['markdown']}, {out['html']}"
+          + (f", {len(out['plots'])} plots" if out["plots"] else ""))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["format_table", "write_markdown", "write_plots", "time_to_target", "summarize"]
+__all__ = ["format_table", "write_markdown", "write_html", "write_plots", "time_to_target",
+           "summarize", "inconsistent_runs", "build_report"]
 
 
 def _fmt(v, spec=".3g") -> str:
@@ -126,12 +127,14 @@ def summarize(runs) -> dict:
                                    if r.get("curve_metric") == r.get("key_metric") else None)
                     for r in ok]
             reached = [t for t in ttts if t is not None]
+            follows = any(r.get("curve_metric") == r.get("key_metric") for r in ok)
             rows.append(dict(
                 solver=name, runs=len(rs), errors=len(rs) - len(ok),
                 success_rate=sum(bool(r["success"]) for r in rs) / len(rs),
                 median_time=_median([r.get("time_s") for r in ok]),
                 median_nit=_median([r.get("nit") for r in ok]),
-                ttt=_median(reached), reached=f"{len(reached)}/{len(rs)}",
+                ttt=_median(reached),
+                reached=f"{len(reached)}/{len(rs)}" if follows or not ok else "n/a",
                 final=_median([r.get("key_value") for r in ok]),
                 key_metric=next((r.get("key_metric") for r in ok if r.get("key_metric")), None)))
         for field, ratio in (("median_time", "time_ratio"), ("ttt", "ttt_ratio")):
@@ -142,6 +145,23 @@ def summarize(runs) -> dict:
                 row[ratio] = row[field] / best if best and row[field] is not None else None
         out[gk] = sorted(rows, key=lambda row: row["solver"])
     return out
+
+
+def inconsistent_runs(runs) -> list:
+    """Runs that report success without their curve reaching the target (a bug to report).
+
+    A run succeeds when its key metric meets the target; its curve ends at the returned
+    result, so a successful run whose curve follows the key metric must reach the target.
+    """
+    bad = []
+    for r in runs:
+        if r.get("status") == "error" or not r.get("success"):
+            continue
+        if r.get("curve_metric") != r.get("key_metric"):
+            continue
+        if time_to_target(r.get("curve") or [], r.get("target")) is None:
+            bad.append(r)
+    return bad
 
 
 def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), meta=None,
@@ -173,6 +193,11 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
     if parallel:
         lines += ["", "**Runs shared the machine (parallel executor): timings are not comparable "
                   "to serial ones.**"]
+    bad = inconsistent_runs(runs)
+    if bad:
+        lines += ["", f"**Inconsistent: {len(bad)} runs report success without reaching the "
+                  "target on their curve** (" + ", ".join(f"{_variant(r)} on {r['problem']} seed "
+                                                          f"{r['seed']}" for r in bad[:5]) + ")."]
     plots = {Path(p).stem: Path(p) for p in plots}
     header = ["solver", "runs", "success", "median time [s]", "time ratio", "median nit",
               "time to target [s]", "reached", "ttt ratio", "final key metric"]
@@ -215,54 +240,205 @@ def _slug(gk) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)
 
 
-def write_plots(runs, outdir) -> list:
-    """Plot the curves of each group (metric vs time and vs iterations, log scale).
-
-    Returns the written files, or ``[]`` when matplotlib is not installed.
-    """
+def _pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return []
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+        return None
+    return plt
+
+
+def _curve_groups(runs):
     _label_variants(runs)
     groups = defaultdict(list)
     for r in runs:
         if r["status"] != "error" and r.get("curve"):
             groups[_group_key(r)].append(r)
+    return groups
+
+
+def write_plots(runs, outdir) -> list:
+    """Plot the curves of each group (metric vs time and vs iterations, log scale).
+
+    Returns the written files, or ``[]`` when matplotlib is not installed.
+    """
+    plt = _pyplot()
+    if plt is None:
+        return []
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     files = []
-    for gk, rs in groups.items():
-        fig, (ax_t, ax_n) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-        colors = {}
-        for r in rs:
-            name = _variant(r)
-            color = colors.setdefault(name, f"C{len(colors) % 10}")
-            pts = [(n, t, v) for n, t, v in r["curve"] if v is not None and v > 0]
-            if not pts:
-                continue
-            n, t, v = zip(*pts)
-            label = name if name not in [ln.get_label() for ln in ax_t.lines] else None
-            ax_t.plot(t, v, color=color, lw=1, marker=".", ms=3, label=label)
-            ax_n.plot(n, v, color=color, lw=1, marker=".", ms=3)
-        metric = rs[0].get("curve_metric") or "value"
-        target = rs[0].get("target") if metric == rs[0].get("key_metric") else None
-        for ax, xlabel in ((ax_t, "solver time [s]"), (ax_n, "iterations")):
-            ax.set_yscale("log")
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(metric)
-            if target:
-                ax.axhline(target, color="k", ls=":", lw=0.8)
-        ax_t.set_xscale("log")
-        ax_t.legend(fontsize=8)
-        problem, size, _, backend = gk
-        plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
-        fig.suptitle(f"{problem} ({size}{plabel}; {backend})", fontsize=10)
+    for gk, rs in _curve_groups(runs).items():
+        fig = _figure(plt, gk, rs)
         f = outdir / f"{_slug(gk)}.png"
         fig.savefig(f, dpi=90)
         plt.close(fig)
         files.append(f)
     return files
+
+
+def _figure(plt, gk, rs):
+    """The two-panel convergence figure of one group (metric vs time, vs iterations)."""
+    fig, (ax_t, ax_n) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    colors = {}
+    for r in rs:
+        name = _variant(r)
+        color = colors.setdefault(name, f"C{len(colors) % 10}")
+        pts = [(n, t, v) for n, t, v in r["curve"] if v is not None and v > 0]
+        if not pts:
+            continue
+        n, t, v = zip(*pts)
+        label = name if name not in [ln.get_label() for ln in ax_t.lines] else None
+        ax_t.plot(t, v, color=color, lw=1, marker=".", ms=3, label=label)
+        ax_n.plot(n, v, color=color, lw=1, marker=".", ms=3)
+    metric = rs[0].get("curve_metric") or "value"
+    target = rs[0].get("target") if metric == rs[0].get("key_metric") else None
+    for ax, xlabel in ((ax_t, "solver time [s]"), (ax_n, "iterations")):
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        if target:
+            ax.axhline(target, color="k", ls=":", lw=0.8)
+    ax_t.set_xscale("log")
+    ax_t.legend(fontsize=8)
+    problem, size, _, backend = gk
+    plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
+    fig.suptitle(f"{problem} ({size}{plabel}; {backend})", fontsize=10)
+    return fig
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
+figcaption{font-size:.85em;color:#555}.warn{color:#a00;font-weight:bold}"""
+
+
+def _html_table(header, rows) -> str:
+    import html
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=None,
+               parallel=False) -> Path:
+    """Write a self-contained HTML report (plots embedded as PNG data URIs, no scripts).
+
+    Sections per solver family, then per problem group: the summary table of
+    :func:`summarize` and the convergence figure (against time and iterations).
+    """
+    import base64
+    import html
+    import io
+
+    path = Path(path)
+    plt = _pyplot()
+    groups = _curve_groups(runs)
+    families = defaultdict(list)
+    summary = summarize(runs)
+    for gk in summary:
+        fam = next((r.get("family") for r in runs if _group_key(r) == gk), None) or "other"
+        families[fam].append(gk)
+    esc = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}"
+             f"</title><style>{_CSS}</style></head><body><h1>{esc(title)}</h1>"]
+    n_err = sum(r["status"] == "error" for r in runs)
+    parts.append(f"<p>{len(runs)} runs, {n_err} errors, families: "
+                 f"{esc(', '.join(sorted(families)))}. Times are solver seconds (callback and "
+                 "metric bookkeeping excluded), medians over seeds and repeats; <em>time to "
+                 "target</em> is the first check point where the problem's success metric meets "
+                 "its tolerance; ratios are to the fastest solver of the group.</p>")
+    if parallel:
+        parts.append("<p class='warn'>Runs shared the machine (parallel executor): timings are "
+                     "not comparable to serial ones.</p>")
+    bad = inconsistent_runs(runs)
+    if bad:
+        parts.append(f"<p class='warn'>Inconsistent: {len(bad)} runs report success without "
+                     "reaching the target on their curve.</p>")
+    header = ["solver", "runs", "success", "median time [s]", "time ratio", "median nit",
+              "time to target [s]", "reached", "ttt ratio", "final key metric"]
+    parts.append("<nav><ul>" + "".join(f"<li><a href='#fam-{esc(f)}'>{esc(f)}</a></li>"
+                                       for f in sorted(families)) + "</ul></nav>")
+    for fam in sorted(families):
+        parts.append(f"<h2 id='fam-{esc(fam)}'>{esc(fam)}</h2>")
+        for gk in families[fam]:
+            rows = summary[gk]
+            problem, size, params, backend = gk
+            plabel = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(json.loads(params).items()))
+            parts.append(f"<h3>{esc(problem)} ({esc(size)}{', ' + esc(plabel) if plabel else ''};"
+                         f" {esc(backend)})</h3>")
+            metric = next((row["key_metric"] for row in rows if row["key_metric"]), "key metric")
+            table = [[row["solver"], row["runs"], f"{row['success_rate']:.0%}", row["median_time"],
+                      row["time_ratio"], row["median_nit"], row["ttt"], row["reached"],
+                      row["ttt_ratio"], row["final"]] for row in rows]
+            parts.append(_html_table(header[:-1] + [f"final {metric}"], table))
+            if plt is not None and gk in groups:
+                fig = _figure(plt, gk, groups[gk])
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=80)
+                plt.close(fig)
+                data = base64.b64encode(buf.getvalue()).decode("ascii")
+                parts.append(f"<figure><img alt='convergence on {esc(problem)}' "
+                             f"src='data:image/png;base64,{data}'><figcaption>{esc(problem)}: "
+                             f"{esc(groups[gk][0].get('curve_metric') or 'value')} against solver "
+                             "time (left) and iterations (right); dotted line: the target."
+                             "</figcaption></figure>")
+    if skips:
+        parts.append("<h2>Skipped combinations</h2>")
+        parts.append(_html_table(["problem", "size", "solver", "backend", "reason"],
+                                 [[s.problem, s.size, s.solver, s.backend, s.reason]
+                                  for s in skips]))
+    if meta:
+        parts.append("<h2>Environment</h2><ul>" + "".join(
+            f"<li>{esc(str(k))}: {esc(str(v))}</li>" for k, v in sorted(meta.items())) + "</ul>")
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts))
+    return path
+
+
+def build_report(results, *, markdown=None, html=None, plots=None, title=None) -> dict:
+    """Build the reports of a stored suite (``results``: a directory or its ``results.sqlite``).
+
+    Returns ``{"markdown": path, "html": path, "plots": [...], "runs": n}``.
+    Defaults: ``report.md``, ``report.html`` and ``plots/`` beside the store.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from xpsolve.suite.cli import main
+    >>> d = tempfile.mkdtemp()
+    >>> main(["--problems", "ot/additive_cost", "--solvers", "sinkhorn", "--sizes", "tiny", "--seeds", "0",
+    ...       "--output", d, "--quiet", "--no-plot"])
+    0
+    >>> out = build_report(d, plots=False)
+    >>> out["runs"], os.path.basename(out["html"])
+    (1, 'report.html')
+    """
+    from .store import Store
+
+    results = Path(results)
+    db = results / "results.sqlite" if results.is_dir() else results
+    if not db.exists():
+        raise FileNotFoundError(f"no results store at {str(db)!r}")
+    base = db.parent
+    with Store(db) as store:
+        runs = store.runs()
+        meta = store.meta()
+        from .plan import Skip
+
+        skips = [Skip(*row) for row in store.con.execute(
+            "SELECT DISTINCT problem, size, solver, backend, reason FROM skips")]
+    title = title or f"xpsolve suite: plan {meta.get('plan', '?')}"
+    parallel = any(r.get("parallel") for r in runs)
+    plot_files = [] if plots is False else write_plots(runs, Path(plots or base / "plots"))
+    md = write_markdown(runs, Path(markdown or base / "report.md"), title=title, skips=skips,
+                        meta=meta, parallel=parallel, plots=plot_files)
+    page = write_html(runs, Path(html or base / "report.html"), title=title, skips=skips,
+                      meta=meta, parallel=parallel)
+    return {"markdown": md, "html": page, "plots": plot_files, "runs": len(runs)}

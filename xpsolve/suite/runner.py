@@ -69,14 +69,33 @@ class Recorder:
     :class:`StopIteration` and sets ``timed_out``.
     """
 
-    def __init__(self, xp, metrics=("fun",), *, f_opt=None, timeout=None):
+    def __init__(self, xp, metrics=("fun",), *, f_opt=None, timeout=None, key_metric=None):
         self.xp, self.f_opt, self.timeout = xp, f_opt, timeout
         self.candidates = [m for m in metrics if m != "subopt" or f_opt is not None]
         self.metric = None
+        self.key_metric = key_metric  # (name, fn(result) -> float): the problem's success metric
         self.curve, self.time_s, self.timed_out = [], 0.0, False
 
     def value(self, res) -> float:
-        """The curve metric of an (intermediate or final) result, as a float."""
+        """The curve metric of an (intermediate or final) result, as a float.
+
+        The problem's success metric (``key_metric``, computed by the problem from the
+        result, e.g. a recovery error or a test accuracy) when it can be computed from
+        the first result seen; otherwise the first of ``metrics`` the result reports.
+        """
+        if self.metric is None and self.key_metric is not None:
+            name, fn = self.key_metric
+            try:
+                v = float(fn(res))
+                self.metric = name
+                return v
+            except Exception:  # the intermediate result lacks what the metric needs
+                self.key_metric = None
+        if self.key_metric is not None and self.metric == self.key_metric[0]:
+            try:
+                return float(self.key_metric[1](res))
+            except Exception:
+                return math.nan
         if self.metric is None:
             keys = set(res)
             self.metric = next((m for m in self.candidates
@@ -219,16 +238,26 @@ def run_one(spec) -> dict:
                                   **spec.params)
             if spec.warmup:
                 rec["warmup_s"] = _warm_up(spec, method, xp, device)
+            key = problem.success_metric
             recorder = Recorder(xp, _curve_metrics(problem), f_opt=problem.f_opt,
-                                timeout=spec.timeout)
+                                timeout=spec.timeout,
+                                key_metric=(key, lambda r: problem.metrics(r)[key]))
             recorder.start()
             result = problem.solve(method, options=_solver_options(spec), callback=recorder)
             recorder.stop()
             curve = recorder.curve
-            if not curve or curve[-1][0] != int(result.nit):
-                curve.append([int(result.nit), recorder.time_s, recorder.value(result)])
-            rec["curve_metric"] = recorder.metric
             metrics = problem.metrics(result)
+            # the curve ends at the returned result: its last point is the reported value, so a
+            # run that succeeds has reached its target on its curve (report consistency)
+            if recorder.metric is None:
+                recorder.metric = key if key in metrics else None
+            last = (metrics[key] if recorder.metric == key and key in metrics
+                    else recorder.value(result))
+            if curve and curve[-1][0] == int(result.nit):
+                curve[-1] = [int(result.nit), curve[-1][1], last]
+            else:
+                curve.append([int(result.nit), recorder.time_s, last])
+            rec["curve_metric"] = recorder.metric
             timed_out = recorder.timed_out and int(result.status) == 99
             rec.update(
                 status="timed_out" if timed_out else str(int(result.status)),
