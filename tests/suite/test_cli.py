@@ -120,13 +120,57 @@ def test_process_executor(tmp_path):
 
 
 @pytest.mark.slow
-def test_dask_local_cluster(tmp_path):
+def test_dask_local_cluster_matches_serial(tmp_path):
     pytest.importorskip("distributed")
-    out = tmp_path / "res"
-    assert main(FAST + ["--seeds", "0-1", "--executor", "dask", "--n-workers", "1",
-                        "--output", str(out), "--quiet", "--no-plot"]) == 0
-    rows = _rows(out / "results.sqlite", "SELECT status, executor, parallel, threads FROM runs")
-    assert rows == [("0", "dask", 1, "1")] * 2
+    import json
+
+    args = ["--problems", "ot/additive_cost,ot/uniform_point_clouds", "--solvers",
+            "sinkhorn,sinkhorn-log", "--sizes", "tiny", "--seeds", "0-1", "--quiet", "--no-plot"]
+    serial, dask = tmp_path / "serial", tmp_path / "dask"
+    assert main(args + ["--output", str(serial)]) == 0
+    assert main(args + ["--executor", "dask", "--n-workers", "2", "--output", str(dask)]) == 0
+    q = "SELECT key, status, success, metrics, executor, parallel, threads FROM runs ORDER BY key"
+    a, b = _rows(serial / "results.sqlite", q), _rows(dask / "results.sqlite", q)
+    assert len(a) == len(b) == 8
+    for ra, rb in zip(a, b):
+        assert ra[:3] == rb[:3]  # same key, status and success flag
+        ma, mb = json.loads(ra[3]), json.loads(rb[3])
+        assert ma.keys() == mb.keys()
+        for k in ma:
+            assert ma[k] == pytest.approx(mb[k], rel=1e-12, abs=1e-12), k
+        assert ra[4:] == ("serial", 0, None) and rb[4:] == ("dask", 1, "1")
+
+
+@pytest.mark.slow
+def test_dask_worker_killed_mid_plan_every_run_stored_once(tmp_path):
+    pytest.importorskip("distributed")
+    from xpsolve.suite import DaskExecutor
+    from xpsolve.suite.runner import run_one
+    from xpsolve.suite.store import Store
+
+    # 12 runs of ~0.2 s (never converged, fixed sweep count)
+    plan = tmp_path / "p.toml"
+    plan.write_text('problems = ["ot/random_assignment"]\nsolvers = ["sinkhorn"]\n'
+                    'sizes = ["tiny"]\nseeds = "0-11"\nwarmup = false\n'
+                    '[options."*"]\nmaxiter = 8000\ntol = 1e-300\ncheck_every = 1000\n')
+    specs, _ = expand(load_plan(plan))
+    ex = DaskExecutor(n_workers=2)
+    killed = False
+    try:
+        with Store(tmp_path / "results.sqlite") as store:
+            for rec in ex.map_unordered(run_one, specs):
+                store.add_run(rec, session="s", executor="dask", parallel=1)  # a duplicate raises
+                if not killed:
+                    pids = ex.client.run(os.getpid)
+                    os.kill(next(iter(pids.values())), signal.SIGKILL)
+                    killed = True
+            keys = [k for k, in store.con.execute("SELECT key FROM runs")]
+            statuses = {s for s, in store.con.execute("SELECT status FROM runs")}
+    finally:
+        ex.close()
+    assert killed
+    assert sorted(keys) == sorted(s.key for s in specs)  # each run exactly once
+    assert statuses <= {"1", "error"}
 
 
 def test_kill_and_resume(tmp_path):
