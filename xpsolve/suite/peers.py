@@ -292,3 +292,105 @@ for _method, _sp in (("slsqp", "SLSQP"), ("trust-constr", "trust-constr")):
         summary=f"scipy.optimize.minimize(method={_sp!r}) on equality-constrained problems "
                 "(host NumPy, exact derivatives)",
     ))
+
+
+# --- RegOT (C++ entropic OT solvers: SSNS, dense Newton) -------------------------------------
+
+def _regot(a, b, C, reg, *, xp, callback=None, regot_method, name, **options):
+    """Run ``regot.<regot_method>(C, a, b, reg)`` on the host and wrap its output.
+
+    Options: ``maxiter`` (RegOT ``max_iter``, default 1000) and ``tol`` (RegOT ``tol``,
+    default 1e-9; RegOT tests its own marginal-error norm). RegOT returns the dual
+    variables with the last column potential fixed at 0 (``P = exp((f_i + g_j - C_ij)/reg)``).
+    ``callback`` is not supported by RegOT (the curve holds only the final point);
+    RegOT's own per-iteration errors and times are kept in ``regot_errs`` /
+    ``regot_times`` (ms). Single-threaded C++ (Eigen).
+    """
+    import numpy as np
+    import regot
+
+    from ..backends import to_numpy
+    from ..solvers.ot._common import ot_summary
+
+    opts = validate_options(name, _POT_OPTIONS, options)
+    maxiter, tol = opts.get("maxiter", 1000), opts.get("tol", 1e-9)
+    A, B = (np.asarray(to_numpy(v), dtype=np.float64) for v in (a, b))
+    M = np.asfortranarray(np.asarray(to_numpy(C), dtype=np.float64))
+    r = getattr(regot, regot_method)(M, A, B, float(reg), tol=tol, max_iter=maxiter)
+    P = np.asarray(r.plan)
+    dual = np.asarray(r.dual)
+    n = M.shape[0]
+    f, g = dual[:n], np.concatenate([dual[n:], [0.0]])
+    errs = [float(e) for e in r.mar_errs]
+    finite = bool(np.all(np.isfinite(P)))
+    s = ot_summary(P, f, g, A, B, M, reg, np) if finite else {
+        "fun": math.nan, "cost": math.nan, "dual_fun": math.nan, "marginal_err": math.inf}
+    if not finite:
+        status, detail = 3, "(non-finite plan)"
+    elif errs and errs[-1] <= tol:
+        status, detail = 0, None
+    else:
+        status, detail = 1, f"({maxiter} iterations; RegOT marginal error {errs[-1] if errs else math.nan:.3g})"
+    return make_result(x=P, fun=s["fun"], nit=int(r.niter), status=status, detail=detail,
+                       backend="numpy", plan=P, potentials=(f, g), cost=s["cost"],
+                       dual_fun=s["dual_fun"], marginal_err=s["marginal_err"],
+                       regot_errs=errs, regot_times=[float(t) for t in r.run_times],
+                       peer=f"RegOT {regot_method}")
+
+
+for _method, _rg in (("ssns", "sinkhorn_ssns"), ("newton", "sinkhorn_newton")):
+    register_peer(Peer(
+        name=f"regot:{_method}", family="ot", module="regot", package="regot",
+        method=functools.partial(_regot, regot_method=_rg, name=f"regot:{_method}"),
+        summary=f"RegOT {_rg} (C++, one thread; callback not supported)",
+    ))
+
+
+# --- IPOPT (cyipopt; optional extra 'ipopt') ---------------------------------------------------
+
+def _ipopt(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=(),
+           callback=None, name="ipopt", **options):
+    """Run IPOPT through ``cyipopt.minimize_ipopt`` on host NumPy (exact gradients and
+    constraint Jacobians, limited-memory Hessian approximation).
+
+    Options: ``maxiter`` (IPOPT ``max_iter``, default 3000) and ``tol`` (IPOPT ``tol``,
+    default 1e-8). The callback is not supported (the curve holds the final point).
+    """
+    import cyipopt
+    import numpy as np
+
+    from ..backends import asarray_on, get_namespace, to_numpy
+
+    opts = validate_options(name, _SCIPY_OPTIONS, options)
+    xp = get_namespace(x0)
+    x0h = np.asarray(to_numpy(x0), dtype=np.float64)
+    cons = _host_constraints(constraints, np, to_numpy)
+
+    def f(x):
+        return float(fun(x, *args))
+
+    def g(x):
+        return np.asarray(to_numpy(jac(x, *args)), dtype=np.float64)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = cyipopt.minimize_ipopt(
+            f, x0h, jac=g, constraints=[{"type": "eq", "fun": cf, "jac": cj} for cf, cj, _ in cons],
+            options={"tol": opts.get("tol", 1e-8), "max_iter": opts.get("maxiter", 3000),
+                     "hessian_approximation": "limited-memory", "print_level": 0})
+    # IPOPT statuses: 0 solved, 1 acceptable level, -1 iteration limit, other < 0 failures
+    code = int(res.status)
+    status = 0 if code == 0 else 1 if code == -1 else 2
+    msg = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
+    return make_result(x=asarray_on(np.asarray(res.x, dtype=np.float64), xp, None), fun=f(res.x),
+                       nit=int(res.get("nit", 0)), status=status,
+                       detail=f"(IPOPT status {code}: {msg})", backend="numpy",
+                       nfev=int(res.get("nfev", 0)), njev=int(res.get("njev", 0)),
+                       peer=f"IPOPT via cyipopt {getattr(cyipopt, '__version__', '?')}")
+
+
+register_peer(Peer(
+    name="ipopt", family="minimize", module="cyipopt", package="cyipopt-wheels",
+    method=_ipopt,
+    summary="IPOPT interior point (cyipopt; exact gradients/Jacobians, L-BFGS Hessian)",
+))
