@@ -1,4 +1,9 @@
-"""Solver registry: every solver registers a :class:`SolverSpec`; front doors dispatch through it."""
+"""Solver registry: every solver registers a :class:`SolverSpec`; front doors dispatch through it.
+
+The registry knows no solver: importing :mod:`xpsolve` imports :mod:`xpsolve.solvers`, whose
+modules register their specs, so any use of the registry (which imports the package first)
+sees every solver, without an import cycle back from here into the solvers.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -81,14 +86,12 @@ def unregister_solver(family: str, name: str) -> None:
 
 def list_solvers(family: str | None = None) -> list[SolverSpec]:
     """Registered solvers, optionally for one family, sorted by family then name."""
-    _load_all()
     return sorted((s for s in _REGISTRY.values() if family is None or s.family == family),
                   key=lambda s: (s.family, s.name))
 
 
 def get_solver(method: str, family: str | None = None) -> SolverSpec:
     """Look up a method by name (case-insensitive; underscores accepted for hyphens)."""
-    _load_all()
     if not isinstance(method, str):
         raise TypeError(f"method must be a string or a callable; got {type(method).__name__}.")
     key = method.lower().replace("_", "-")
@@ -132,7 +135,3 @@ def show_options(method: str, family: str | None = None, disp: bool = True) -> s
         return None
     return text
 
-
-def _load_all() -> None:
-    # Importing the solver modules registers their specs.
-    from . import solvers  # noqa: F401
