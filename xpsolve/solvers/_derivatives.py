@@ -4,14 +4,17 @@
 into callables before an xpsolve method runs:
 
 - ``jac=True`` (``fun`` returns ``(f, g)``): split, with the last pair cached;
-- ``jac=None``/``False``/``'2-point'``/``'3-point'``/``'cs'``: finite differences
-  (SciPy's ``approx_derivative`` for NumPy, :func:`fd_jacobian` for other namespaces);
+- ``jac='2-point'``/``'3-point'``/``'cs'``: those finite differences (SciPy's
+  ``approx_derivative`` for NumPy, :func:`fd_jacobian` for other namespaces);
+  ``jac=None``/``False``: ``'3-point'`` (SciPy's methods use ``'2-point'``; a KKT
+  test at ``tol=1e-8`` needs the more accurate central differences);
 - ``jac="autodiff"`` (beyond SciPy): reverse-mode gradients for torch;
 - a Hessian the method needs but the caller cannot give: when the gradient itself is
   a finite difference, Hessian-vector products are central differences of it with a
   step sized for its noise (``eps**(1/6)`` relative for '2-point'); with an exact
   gradient the method's own forward differences are used;
-- constraints without ``jac`` (SciPy's default ``'2-point'``), likewise.
+- dict constraints without ``jac``: ``'3-point'`` Jacobians; a ``NonlinearConstraint``'s
+  string ``jac`` (SciPy's default ``'2-point'``) is honoured; Hessian products likewise.
 
 Every approximation is recorded, so the result can say which derivatives were
 approximated (``approximate_derivatives``).
@@ -190,7 +193,10 @@ def prepare_objective(fun, jac, hess, hessp, xp, spec):
     elif callable(jac):
         jac_out, kind = jac, "exact"
     elif jac is None or jac is False or (isinstance(jac, str) and jac in FD_METHODS):
-        method = jac if isinstance(jac, str) else "2-point"
+        # None/False: central differences. SciPy's methods use '2-point' here; xpsolve's
+        # methods test a KKT residual, which forward differences (error ~ sqrt(eps))
+        # cannot bring below ~1e-8, while central ones (~ eps**(2/3)) can.
+        method = jac if isinstance(jac, str) else "3-point"
         if "jac" in uses:
             jac_out, kind = _fd_grad(fun_out, method, xp), method
             approx["jac"] = f"{method} finite differences of fun"
@@ -296,12 +302,12 @@ def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods):
             if con.get("jac") is None and (con.get("jvp") is None or con.get("vjp") is None):
                 args = con.get("args", ())
                 args = args if isinstance(args, tuple) else (args,)
-                new = _fd_constraint(con["fun"], "2-point", args, xp)
+                new = _fd_constraint(con["fun"], "3-point", args, xp)
                 for key in ("hess", "hessp"):
                     if con.get(key) is not None:
                         new[key] = con[key]
                 out.append(new)
-                approx[f"constraints[{i}].jac"] = "2-point finite differences (SciPy's default)"
+                approx[f"constraints[{i}].jac"] = "3-point finite differences"
                 continue
         elif isinstance(con, NonlinearConstraint) and is_equality(con):
             if not callable(con.jac) or _is_strategy(con.jac):

@@ -47,7 +47,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     jac : callable, bool, str or None
         Gradient: a callable ``jac(x, *args)``; ``True`` (``fun`` returns ``(f, g)``);
         ``'2-point'``, ``'3-point'`` or ``'cs'`` (finite differences); ``None`` or
-        ``False`` (finite differences, ``'2-point'``, for methods that need a gradient);
+        ``False`` (finite differences: SciPy's methods as SciPy does, xpsolve methods
+        that need a gradient by ``'3-point'`` central differences, accurate enough for a
+        KKT tolerance of 1e-8, where ``'2-point'`` stalls near 1e-8);
         ``'autodiff'`` (xpsolve methods, torch inputs: reverse-mode gradients).
     hess, hessp : callable, str or HessianUpdateStrategy, optional
         Hessian ``hess(x, *args) -> (n, n)`` and product ``hessp(x, p, *args) -> (n,)``.
@@ -61,8 +63,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         method that cannot take bounds refuses them with ``ValueError`` naming
         methods that can (infinite bounds are accepted and ignored).
     constraints : dict, NonlinearConstraint, LinearConstraint or a sequence of them
-        As in SciPy. For xpsolve methods a missing constraint Jacobian is a
-        ``'2-point'`` finite difference (SciPy's default); a method that handles
+        As in SciPy. For xpsolve methods a dict without ``jac`` gets a ``'3-point'``
+        finite-difference Jacobian, a ``NonlinearConstraint`` its own string ``jac``
+        (SciPy's default ``'2-point'``); a method that handles
         equality constraints only (``"adasketch"``) refuses inequalities with
         ``ValueError`` naming methods that take them.
     tol : float, optional

@@ -132,29 +132,29 @@ def _classify_message(message: str) -> int:
 
 def map_scipy_status(meth: str, res) -> int:
     """xpsolve status of SciPy result ``res`` of method ``meth`` (see the module docstring)."""
+    if not _finite_result(res):  # a non-finite objective or iterate, whatever SciPy says
+        return 99 if res.get("status", None) == 99 else 3
     if res.get("success", False):
         return 0
     scipy_status = res.get("status", None)
-    message = str(res.get("message", ""))
     if scipy_status == 99:
         return 99
     table = _STATUS_MAP.get(meth, {})
-    if scipy_status in table:
-        ours = table[scipy_status]
-    else:
-        ours = _classify_message(message)
-    if ours in (1, 2):  # a non-finite objective or iterate is status 3 whatever SciPy says
-        fun = res.get("fun", 0.0)
-        try:
-            finite = math.isfinite(float(np.asarray(fun).reshape(-1)[0])) and bool(
-                np.all(np.isfinite(np.asarray(res.get("x", 0.0), dtype=float))))
-        except (TypeError, ValueError, IndexError):
-            finite = True
-        if not finite:
-            ours = 3
+    ours = table.get(scipy_status, None)
+    if ours is None:
+        ours = _classify_message(str(res.get("message", "")))
     if ours == 0:  # SciPy said "not success" with a success-like code: infeasible
         ours = 4
     return ours
+
+
+def _finite_result(res) -> bool:
+    try:
+        fun = float(np.asarray(res.get("fun", 0.0), dtype=float).reshape(-1)[0])
+        x = np.asarray(res.get("x", 0.0), dtype=float)
+    except (TypeError, ValueError, IndexError):
+        return True
+    return math.isfinite(fun) and bool(np.all(np.isfinite(x)))
 
 
 # ---------------------------------------------------------------------------- namespaces
