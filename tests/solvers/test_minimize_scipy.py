@@ -811,3 +811,19 @@ def test_hostile_inputs():
         xpsolve.minimize(f, x0, method="adasketch", constraints=cons, options={"maxiters": 3})
     with pytest.raises(TypeError, match="method must be a string"):
         xpsolve.minimize(f, x0, method=3)
+
+
+@pytest.mark.parametrize("name", ["constrained/hs6", "constrained/hs7", "constrained/hs27",
+                                  "constrained/bt2"])
+def test_finite_difference_adasketch_on_hs_problems(name):
+    """No jac, no hess, no constraint jac: KKT 1e-6 (issue 10; tools/fd_adasketch_collection.py
+    runs the whole collection)."""
+    from xpsolve.problems import get_problem
+
+    p = get_problem(name)
+    con = p.data["constraints"]
+    res = xpsolve.minimize(p.fun, p.x0, method="adasketch", tol=1e-6, options={"seed": 0},
+                           constraints={"type": "eq", "fun": con["fun"]})
+    assert res.success and res.kkt_residual <= 1e-6
+    assert abs(res.fun - p.f_opt) <= 1e-5 * max(1.0, abs(p.f_opt))
+    assert set(res.approximate_derivatives) == {"jac", "hess", "constraints[0].jac"}

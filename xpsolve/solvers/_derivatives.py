@@ -63,7 +63,7 @@ def scalar_fun(fun, xp):
 
 
 class FunAndGrad:
-    """Splits ``fun(x) -> (f, g)`` (SciPy's ``jac=True``) into ``fun`` and ``jac``, caching the pair."""
+    """Splits ``fun(x) -> (f, g)`` (``jac=True``) into ``fun`` and ``jac``; caches the pair."""
 
     def __init__(self, fun, xp):
         self.fun, self.xp = fun, xp
@@ -361,14 +361,19 @@ def parse_bounds(bounds, n):
                 lo, hi = pair
             except (TypeError, ValueError):
                 raise ValueError(f"bounds[{i}] must be a (min, max) pair; got {pair!r}") from None
-            lb[i] = -np.inf if lo is None else float(np.asarray(_np(lo), dtype=float).reshape(-1)[0])
-            ub[i] = np.inf if hi is None else float(np.asarray(_np(hi), dtype=float).reshape(-1)[0])
+            lb[i] = -np.inf if lo is None else _first(lo)
+            ub[i] = np.inf if hi is None else _first(hi)
     if np.isnan(lb).any() or np.isnan(ub).any():
         raise ValueError("bounds must not contain NaN")
     if (lb > ub).any():
         i = int(np.flatnonzero(lb > ub)[0])
-        raise ValueError(f"bounds: lower bound {lb[i]} exceeds upper bound {ub[i]} for variable {i}")
+        raise ValueError(f"bounds: lower bound {lb[i]} exceeds upper bound {ub[i]} for "
+                         f"variable {i}")
     return lb, ub
+
+
+def _first(v):
+    return float(np.asarray(_np(v), dtype=float).reshape(-1)[0])
 
 
 def _np(a):

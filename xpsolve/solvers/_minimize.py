@@ -17,7 +17,7 @@ __all__ = ["minimize", "as_scipy_method"]
 
 def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
              constraints=(), tol=None, callback=None, options=None):
-    """Minimise a scalar function of one or more variables: SciPy's call, SciPy's and xpsolve's methods.
+    """Minimise a scalar function of one or more variables: SciPy's call, SciPy's methods and ours.
 
     The signature, argument order and defaults are those of
     :func:`scipy.optimize.minimize`, so replacing ``scipy.optimize.minimize`` by
@@ -191,6 +191,11 @@ def _custom(method, fun, x0, args, jac, hess, hessp, bounds, constraints, tol, c
     options = dict(options or {})
     if tol is not None:
         options.setdefault("tol", tol)
+    if jac is True:  # as SciPy does before calling a custom method
+        from ._derivatives import FunAndGrad
+
+        pair = FunAndGrad(fun, xp)
+        fun, jac = pair.value, pair.grad
     extra = {}
     try:
         if "xp" in inspect.signature(method).parameters:
@@ -212,9 +217,10 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
     if bounds is not None and "bounds" not in spec.accepts:
         lb, ub = parse_bounds(bounds, int(x0.shape[0]))
         if (lb > -float("inf")).any() or (ub < float("inf")).any():
+            able = _methods_accepting("bounds", SCIPY_BOUNDS_METHODS)
             raise ValueError(f"Method {spec.name!r} does not handle bounds. Methods that do: "
-                             f"{', '.join(map(repr, _methods_accepting('bounds', SCIPY_BOUNDS_METHODS)))}"
-                             " (SciPy's run through xpsolve.minimize).")
+                             f"{', '.join(map(repr, able))} (SciPy's run through "
+                             "xpsolve.minimize).")
         bounds = None
     for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
         if callable(value) and not isinstance(value, type) and name not in uses and not (
@@ -232,8 +238,9 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
         isinstance(constraints, (list, tuple)) and len(constraints) == 0)
     if has_cons:
         if "constraints" not in spec.accepts:
-            raise ValueError(f"Method {spec.name!r} does not handle constraints. Methods that do: "
-                             f"{', '.join(map(repr, _methods_accepting('constraints', SCIPY_CONSTRAINT_METHODS)))}.")
+            able = _methods_accepting("constraints", SCIPY_CONSTRAINT_METHODS)
+            raise ValueError(f"Method {spec.name!r} does not handle constraints. Methods that "
+                             f"do: {', '.join(map(repr, able))}.")
         constraints, capprox = prepare_constraints(
             constraints, xp, spec.name, "inequality_constraints" in spec.accepts,
             _methods_accepting("inequality_constraints", SCIPY_CONSTRAINT_METHODS))

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - private name moved
 #: Lower-case names of SciPy's ``minimize`` methods (SciPy matches them case-insensitively).
 SCIPY_METHODS = tuple(_SCIPY_LIST)
 
-#: Methods of SciPy that take bounds / general constraints (as ``scipy.optimize.minimize`` lists them).
+#: SciPy methods that take bounds / general constraints (``scipy.optimize.minimize``'s lists).
 SCIPY_BOUNDS_METHODS = ("L-BFGS-B", "TNC", "SLSQP", "trust-constr", "Powell", "Nelder-Mead",
                         "COBYLA", "COBYQA")
 SCIPY_CONSTRAINT_METHODS = ("SLSQP", "trust-constr", "COBYLA", "COBYQA")
