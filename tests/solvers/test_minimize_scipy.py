@@ -822,6 +822,7 @@ def test_finite_difference_adasketch_on_hs_problems(name):
 
     p = get_problem(name)
     con = p.data["constraints"]
+    con = con if isinstance(con, dict) else con[0]
     res = xpsolve.minimize(p.fun, p.x0, method="adasketch", tol=1e-6, options={"seed": 0},
                            constraints={"type": "eq", "fun": con["fun"]})
     assert res.success and res.kkt_residual <= 1e-6
