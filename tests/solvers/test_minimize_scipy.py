@@ -706,6 +706,13 @@ def test_jac_autodiff_on_torch():
     with pytest.raises(ValueError, match="autodiff.*torch"):
         xpsolve.minimize(lambda x: x @ x, np.zeros(2), method="adasketch", jac="autodiff",
                          constraints={"type": "eq", "fun": lambda x: x[0] - 1})
+    with pytest.warns(HostRoundTripWarning):
+        r = xpsolve.minimize(lambda x: torch.sum((x - 3) ** 2), torch.zeros(3, dtype=torch.float64),
+                             method="BFGS", jac="autodiff")
+    assert r.success and r.njev >= 1 and torch.allclose(r.x, torch.full((3,), 3.0,
+                                                                         dtype=torch.float64))
+    with pytest.raises(ValueError, match="autodiff.*torch"):
+        xpsolve.minimize(lambda x: x @ x, np.ones(2), method="BFGS", jac="autodiff")
 
 
 # =========================================================================== our methods

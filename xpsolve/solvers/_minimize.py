@@ -50,7 +50,8 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         ``False`` (finite differences: SciPy's methods as SciPy does, xpsolve methods
         that need a gradient by ``'3-point'`` central differences, accurate enough for a
         KKT tolerance of 1e-8, where ``'2-point'`` stalls near 1e-8);
-        ``'autodiff'`` (xpsolve methods, torch inputs: reverse-mode gradients).
+        ``'autodiff'`` (beyond SciPy; torch inputs: reverse-mode gradients by
+        ``torch.autograd``, for SciPy's methods too).
     hess, hessp : callable, str or HessianUpdateStrategy, optional
         Hessian ``hess(x, *args) -> (n, n)`` and product ``hessp(x, p, *args) -> (n,)``.
         SciPy methods take them as SciPy documents. An xpsolve method that needs

@@ -276,6 +276,14 @@ def run_scipy_method(method, fun, x0, *, args, jac, hess, hessp, bounds, constra
     meth = method.lower()
     options = dict(options or {})
     _check_options(method, meth, options)
+    if isinstance(jac, str) and jac == "autodiff":  # beyond SciPy: torch gradients
+        from ..backends import is_torch_namespace
+        from ._derivatives import _autodiff_grad
+
+        if not is_torch_namespace(xp):
+            raise ValueError("jac='autodiff' needs torch inputs (reverse-mode autodiff); for "
+                             "other namespaces pass a callable or '2-point'/'3-point'/'cs'")
+        jac = _autodiff_grad(fun)
     numpy_in = is_numpy_namespace(xp)
     if numpy_in:
         x0_np = x0
