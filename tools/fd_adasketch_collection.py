@@ -6,7 +6,7 @@ function only (no ``jac``, no ``hess``, no constraint ``jac``), both at ``tol=1e
 ``seed=0``, ``maxiter=2000``. A problem "passes the LICQ test" when the exact solve
 does not stop with status 4. Prints one line per problem and a summary.
 
-Run from the repository root: ``python tools/fd_adasketch_collection.py``.
+Run from the repository root: ``PYTHONPATH=. python tools/fd_adasketch_collection.py``.
 """
 import time
 import warnings
