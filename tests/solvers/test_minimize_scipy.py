@@ -835,3 +835,15 @@ def test_finite_difference_adasketch_on_hs_problems(name):
     assert res.success and res.kkt_residual <= 1e-6
     assert abs(res.fun - p.f_opt) <= 1e-5 * max(1.0, abs(p.f_opt))
     assert set(res.approximate_derivatives) == {"jac", "hess", "constraints[0].jac"}
+
+
+def test_finite_difference_evaluations_are_counted_in_nfev():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return (1 - x[0]) ** 2
+
+    res = xpsolve.minimize(f, np.array([-1.2, 1.0]), method="adasketch", options={"seed": 0},
+                           constraints={"type": "eq", "fun": lambda x: 10 * (x[1] - x[0] ** 2)})
+    assert res.success and res.nfev == len(calls) > 4 * res.nit

@@ -170,6 +170,15 @@ def _central_hvp(grad, scale, xp):
     return hessp
 
 
+def _counted(f, counts, key):
+    counts.setdefault(key, 0)
+
+    def g(x, *args):
+        counts[key] += 1
+        return f(x, *args)
+    return g
+
+
 def _is_strategy(h) -> bool:
     from scipy.optimize import HessianUpdateStrategy
 
@@ -177,13 +186,15 @@ def _is_strategy(h) -> bool:
 
 
 # ---------------------------------------------------------------------------- objective
-def prepare_objective(fun, jac, hess, hessp, xp, spec):
+def prepare_objective(fun, jac, hess, hessp, xp, spec, counts=None):
     """Callables for an xpsolve method from SciPy-style ``jac``/``hess``/``hessp``.
 
     Returns ``(fun, jac, hess, hessp, approximated)`` where ``approximated`` maps
-    each approximated derivative to how it is computed.
+    each approximated derivative to how it is computed. ``counts["nfev"]`` (when a
+    dict is given) is increased by every evaluation of ``fun`` made for a finite difference.
     """
     approx = {}
+    counts = counts if counts is not None else {}
     uses = set(spec.needs) | set(spec.accepts)
     fun_out = scalar_fun(fun, xp)
     if jac is True:
@@ -198,7 +209,7 @@ def prepare_objective(fun, jac, hess, hessp, xp, spec):
         # cannot bring below ~1e-8, while central ones (~ eps**(2/3)) can.
         method = jac if isinstance(jac, str) else "3-point"
         if "jac" in uses:
-            jac_out, kind = _fd_grad(fun_out, method, xp), method
+            jac_out, kind = _fd_grad(_counted(fun_out, counts, "nfev"), method, xp), method
             approx["jac"] = f"{method} finite differences of fun"
         else:
             jac_out, kind = None, None
@@ -249,7 +260,7 @@ def is_equality(con) -> bool:
     return True  # unknown objects: let the method's own parser name the problem
 
 
-def _fd_constraint(fun, jac_method, args, xp, shift=None):
+def _fd_constraint(fun, jac_method, args, xp, shift=None, counts=None):
     def cfun(x, *a):
         v = fun(x, *a)
         if shift is not None:
@@ -261,8 +272,10 @@ def _fd_constraint(fun, jac_method, args, xp, shift=None):
                                x.dtype)
         return v
 
+    counted = _counted(cfun, counts if counts is not None else {}, "ncev")
+
     def cjac(x, *a):
-        J = fd_jacobian(lambda y, *b: cfun(y, *b), x, jac_method, xp, a)
+        J = fd_jacobian(counted, x, jac_method, xp, a)
         return xp.reshape(J, (1, -1)) if J.ndim == 1 else J
 
     def chessp(x, v, p, *a):
@@ -277,7 +290,7 @@ def _fd_constraint(fun, jac_method, args, xp, shift=None):
     return {"type": "eq", "fun": cfun, "jac": cjac, "hessp": chessp, "args": tuple(args)}
 
 
-def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods):
+def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods, counts=None):
     """Constraints for an xpsolve method: finite-difference Jacobians where SciPy would use them.
 
     Returns ``(constraints, approximated)``; refuses inequalities when the method
@@ -302,7 +315,7 @@ def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods):
             if con.get("jac") is None and (con.get("jvp") is None or con.get("vjp") is None):
                 args = con.get("args", ())
                 args = args if isinstance(args, tuple) else (args,)
-                new = _fd_constraint(con["fun"], "3-point", args, xp)
+                new = _fd_constraint(con["fun"], "3-point", args, xp, counts=counts)
                 for key in ("hess", "hessp"):
                     if con.get(key) is not None:
                         new[key] = con[key]
@@ -313,7 +326,7 @@ def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods):
             if not callable(con.jac) or _is_strategy(con.jac):
                 method_ = con.jac if con.jac in FD_METHODS else "2-point"
                 lb = np.atleast_1d(np.asarray(con.lb, dtype=float))
-                new = _fd_constraint(con.fun, method_, (), xp, shift=lb)
+                new = _fd_constraint(con.fun, method_, (), xp, shift=lb, counts=counts)
                 if callable(con.hess) and not _is_strategy(con.hess):
                     new["hess"] = con.hess
                 out.append(new)

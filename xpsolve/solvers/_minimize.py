@@ -234,7 +234,8 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
         warnings.warn(f"Method {spec.name!r} does not run quasi-Newton updates; "
                       f"hess={type(hess).__name__}() is replaced by finite-difference Hessian "
                       "products.", RuntimeWarning, stacklevel=3)
-    fun, jac, hess, hessp, approx = prepare_objective(fun, jac, hess, hessp, xp, spec)
+    fd_counts = {}  # evaluations spent on finite differences, added to nfev / ncev
+    fun, jac, hess, hessp, approx = prepare_objective(fun, jac, hess, hessp, xp, spec, fd_counts)
     has_cons = constraints is not None and not (
         isinstance(constraints, (list, tuple)) and len(constraints) == 0)
     if has_cons:
@@ -244,7 +245,7 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
                              f"do: {', '.join(map(repr, able))}.")
         constraints, capprox = prepare_constraints(
             constraints, xp, spec.name, "inequality_constraints" in spec.accepts,
-            _methods_accepting("inequality_constraints", SCIPY_CONSTRAINT_METHODS))
+            _methods_accepting("inequality_constraints", SCIPY_CONSTRAINT_METHODS), fd_counts)
         approx.update(capprox)
     supplied = {"jac": jac, "hess": hess, "hessp": hessp}
     for need in spec.needs:
@@ -257,6 +258,9 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
     res = dispatch("minimize", spec.name, (_bind(fun, args), x0), xp=xp, options=options,
                    tol=tol, callback=callback, **kwargs)
     res["approximate_derivatives"] = approx
+    for key, n_fd in fd_counts.items():
+        if n_fd:
+            res[key] = int(res.get(key, 0)) + n_fd
     return res
 
 
