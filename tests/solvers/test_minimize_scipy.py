@@ -847,3 +847,44 @@ def test_finite_difference_evaluations_are_counted_in_nfev():
     res = xpsolve.minimize(f, np.array([-1.2, 1.0]), method="adasketch", options={"seed": 0},
                            constraints={"type": "eq", "fun": lambda x: 10 * (x[1] - x[0] ** 2)})
     assert res.success and res.nfev == len(calls) > 4 * res.nit
+
+
+def test_registry_path_for_other_minimize_methods():
+    """Methods registered in the "minimize" family (e.g. composite ones taking pieces through
+    options) keep the registry path: needs/accepts, validated options, bounds when accepted."""
+    from xpsolve._options import Interval, IsCallable, OneOf
+    from xpsolve._registry import SolverSpec, register_solver, unregister_solver
+    from xpsolve._result import make_result
+
+    def _solve(fun, x0, *, args=(), xp, callback=None, jac, bounds=None, maxiter=200, step=0.25,
+               prox=None):
+        lb, ub = (None, None) if bounds is None else (np.array([b[0] for b in bounds]),
+                                                      np.array([b[1] for b in bounds]))
+        x = x0
+        for _ in range(maxiter):
+            x = x - step * jac(x, *args)
+            x = prox(x) if prox is not None else x
+            x = np.clip(x, lb, ub) if lb is not None else x
+        return make_result(x=x, fun=fun(x, *args), nit=maxiter, status=0, backend="numpy")
+
+    register_solver(SolverSpec(name="test-proj-gd", family="minimize", func=_solve,
+                               options={"maxiter": [Interval(int, 0, None)],
+                                        "step": [Interval(float, 0, None, closed="neither")],
+                                        "prox": [OneOf(None), IsCallable()]},
+                               needs=frozenset({"jac"}), accepts=frozenset({"bounds"}),
+                               summary="test"))
+    try:
+        f = lambda x: float((x - 2) @ (x - 2))  # noqa: E731
+        r = xpsolve.minimize(f, np.zeros(2), method="test-proj-gd", bounds=[(0, 1), (0, 3)])
+        assert_allclose(r.x, [1.0, 2.0], atol=1e-6)
+        assert r.approximate_derivatives == {"jac": "3-point finite differences of fun"}
+        r = xpsolve.minimize(f, np.zeros(2), method="test-proj-gd", jac=lambda x: 2 * (x - 2),
+                             options={"prox": lambda x: np.minimum(x, 1.5)})
+        assert_allclose(r.x, [1.5, 1.5]) and r.approximate_derivatives == {}
+        with pytest.raises(ValueError, match="Option 'step'"):
+            xpsolve.minimize(f, np.zeros(2), method="test-proj-gd", options={"step": -1.0})
+        with pytest.raises(ValueError, match="does not handle constraints"):
+            xpsolve.minimize(f, np.zeros(2), method="test-proj-gd",
+                             constraints={"type": "eq", "fun": lambda x: x[0]})
+    finally:
+        unregister_solver("minimize", "test-proj-gd")

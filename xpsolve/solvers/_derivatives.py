@@ -237,6 +237,9 @@ def prepare_objective(fun, jac, hess, hessp, xp, spec, counts=None):
         if kind != "exact":
             hessp_out = _central_hvp(jac_out, _HVP_STEP[kind], xp)
             approx.setdefault("hess", "central differences of the approximate gradient")
+        elif "hessp" in spec.needs and "hess" not in uses:
+            hessp_out = _central_hvp(jac_out, _HVP_STEP["cs"], xp)
+            approx.setdefault("hess", "central differences of jac")
         else:
             approx.setdefault("hess", "forward differences of jac (the method's own)")
     return fun_out, jac_out, hess_out, hessp_out, approx

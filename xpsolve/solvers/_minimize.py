@@ -252,6 +252,8 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
         if need in supplied and supplied[need] is None:
             raise ValueError(f"Method {spec.name!r} requires {need}; pass {need}=callable.")
     kwargs = {k: _bind(v, args) for k, v in supplied.items() if v is not None and k in uses}
+    if bounds is not None:  # only methods whose spec accepts "bounds" get here with bounds
+        kwargs["bounds"] = bounds
     if has_cons:
         kwargs["constraints"] = constraints
     # ``args`` are bound into the callables: dispatch's own ``args`` is the problem data.
