@@ -297,7 +297,7 @@ def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods, cou
     """Constraints for an xpsolve method: finite-difference Jacobians where SciPy would use them.
 
     Returns ``(constraints, approximated)``; refuses inequalities when the method
-    cannot take them (``ValueError`` naming methods that can).
+    cannot take them (``ValueError`` naming the methods ``ineq_methods()`` lists).
     """
     from scipy.optimize import NonlinearConstraint
 
@@ -312,7 +312,7 @@ def prepare_constraints(constraints, xp, method, accepts_ineq, ineq_methods, cou
                     else f"a {type(con).__name__} with lb != ub")
             raise ValueError(f"Method {method!r} handles equality constraints only; "
                              f"constraints[{i}] is an inequality ({kind}). Methods that take "
-                             f"inequality constraints: {', '.join(map(repr, ineq_methods))} "
+                             f"inequality constraints: {', '.join(map(repr, ineq_methods()))} "
                              "(SciPy's, through xpsolve.minimize).")
         if isinstance(con, dict) and con.get("type") == "eq" and callable(con.get("fun")):
             if con.get("jac") is None and (con.get("jvp") is None or con.get("vjp") is None):

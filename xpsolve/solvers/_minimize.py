@@ -245,7 +245,8 @@ def _run_registered(spec, fun, x0, args, jac, hess, hessp, bounds, constraints, 
                              f"do: {', '.join(map(repr, able))}.")
         constraints, capprox = prepare_constraints(
             constraints, xp, spec.name, "inequality_constraints" in spec.accepts,
-            _methods_accepting("inequality_constraints", SCIPY_CONSTRAINT_METHODS), fd_counts)
+            lambda: _methods_accepting("inequality_constraints", SCIPY_CONSTRAINT_METHODS),
+            fd_counts)
         approx.update(capprox)
     supplied = {"jac": jac, "hess": hess, "hessp": hessp}
     for need in spec.needs:
