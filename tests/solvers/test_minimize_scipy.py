@@ -888,3 +888,27 @@ def test_registry_path_for_other_minimize_methods():
                              constraints={"type": "eq", "fun": lambda x: x[0]})
     finally:
         unregister_solver("minimize", "test-proj-gd")
+
+
+def test_custom_method_gets_what_scipy_gives():
+    """test_optimize.py::TestOptimizeSimple::test_gh10771 and a jac=True custom call."""
+    bounds = [(-2, 2), (0, 3)]
+    constraints = 'constraints'
+
+    def custmin(fun, x0, **options):
+        assert options['bounds'] is bounds
+        assert options['constraints'] is constraints
+        return xpsolve.OptimizeResult()
+
+    x0 = [1, 1]
+    xpsolve.minimize(rosen, x0, method=custmin, bounds=bounds, constraints=constraints)
+
+    def gd(fun, x0, *, args=(), jac=None, callback=None, maxiter=2000, **kw):
+        x = x0
+        for _ in range(maxiter):
+            x = x - 1e-3 * jac(x)
+        return xpsolve.OptimizeResult(x=x, fun=fun(x))
+
+    r = xpsolve.minimize(lambda x: (rosen(x), rosen_der(x)), np.array([0.9, 0.8]), jac=True,
+                         method=gd)
+    assert r.fun < rosen(np.array([0.9, 0.8]))

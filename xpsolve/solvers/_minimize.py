@@ -199,11 +199,16 @@ def _custom(method, fun, x0, args, jac, hess, hessp, bounds, constraints, tol, c
         fun, jac = pair.value, pair.grad
     extra = {}
     try:
-        if "xp" in inspect.signature(method).parameters:
-            extra["xp"] = xp
+        params = inspect.signature(method).parameters
     except (TypeError, ValueError):
-        pass
-    return method(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, bounds=bounds,
+        params = {}
+    if "xp" in params:
+        extra["xp"] = xp
+    # SciPy always passes bounds; xpsolve custom methods written before bounds existed
+    # (suite peers) take **options validated by name, so bounds=None goes only where named
+    if bounds is not None or "bounds" in params:
+        extra["bounds"] = bounds
+    return method(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp,
                   constraints=constraints, callback=callback, **extra, **options)
 
 
