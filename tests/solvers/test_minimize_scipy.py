@@ -672,6 +672,9 @@ def test_scipy_method_round_trip_on_other_namespaces(xp):
     assert type(r.x) is type(x0) and r.x.dtype == x0.dtype and r.x.shape == (3,)
     assert_allclose(xpsolve.backends.to_numpy(r.x), np.ones(3), atol=1e-5)
     assert seen and type(seen[0]) is type(x0)
+    with pytest.warns(HostRoundTripWarning):  # jac=True: (f, g) in the caller's namespace
+        r2 = xpsolve.minimize(lambda x: (fun(x), jac(x)), x0, method="L-BFGS-B", jac=True)
+    assert_allclose(xpsolve.backends.to_numpy(r2.x), np.ones(3), atol=1e-4)
     assert r.backend != "numpy" and r.success
     # constraints and bounds cross too
     cons = NonlinearConstraint(lambda x: x[0] + x[1], 1, 1)
@@ -703,6 +706,7 @@ def test_jac_autodiff_on_torch():
     target = np.array([2.0, -1.0]) / np.sqrt(5.0)
     assert res.success and isinstance(res.x, torch.Tensor)
     assert_allclose(res.x.numpy(), target, atol=1e-8)
+    assert "autograd" in res.approximate_derivatives["hess"]
     with pytest.raises(ValueError, match="autodiff.*torch"):
         xpsolve.minimize(lambda x: x @ x, np.zeros(2), method="adasketch", jac="autodiff",
                          constraints={"type": "eq", "fun": lambda x: x[0] - 1})

@@ -158,6 +158,18 @@ def _autodiff_grad(fun):
     return jac
 
 
+def _autodiff_hvp(fun):
+    import torch
+
+    def hessp(x, p, *args):
+        with torch.enable_grad():
+            y = x.detach().clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(fun(y, *args).reshape(()), y, create_graph=True)
+            (hv,) = torch.autograd.grad(torch.sum(g * p), y)
+        return hv.detach()
+    return hessp
+
+
 def _central_hvp(grad, scale, xp):
     """``hessp(x, p, *args)`` by central differences of ``grad`` with relative step ``scale``."""
 
@@ -234,7 +246,10 @@ def prepare_objective(fun, jac, hess, hessp, xp, spec, counts=None):
             approx["hess"] = f"finite-difference Hessian products in place of hess={what}"
     needs_curv = ("hess" in uses or "hessp" in uses)
     if needs_curv and hess_out is None and hessp_out is None and kind is not None:
-        if kind != "exact":
+        if kind == "autodiff":
+            hessp_out = _autodiff_hvp(fun)
+            approx["hess"] = "torch autograd Hessian-vector products (exact up to rounding)"
+        elif kind != "exact":
             hessp_out = _central_hvp(jac_out, _HVP_STEP[kind], xp)
             approx.setdefault("hess", "central differences of the approximate gradient")
         elif "hessp" in spec.needs and "hess" not in uses:
