@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import warnings
 
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
 from numpy.testing import assert_allclose, assert_array_almost_equal, assert_array_less
 from scipy.optimize import (BFGS, SR1, Bounds, LinearConstraint, NonlinearConstraint, rosen,
                             rosen_der)
@@ -916,3 +919,24 @@ def test_custom_method_gets_what_scipy_gives():
     r = xpsolve.minimize(lambda x: (rosen(x), rosen_der(x)), np.array([0.9, 0.8]), jac=True,
                          method=gd)
     assert r.fun < rosen(np.array([0.9, 0.8]))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(x=hnp.arrays(np.float64, 3, elements=st.floats(-3, 3)),
+       method=st.sampled_from(["2-point", "3-point", "cs"]))
+def test_generic_finite_differences_match_scipy(x, method):
+    """The generic finite differences (non-NumPy namespaces) take SciPy's steps."""
+    import array_api_strict
+    from scipy.optimize._numdiff import approx_derivative
+
+    from xpsolve.solvers._derivatives import fd_jacobian
+
+    def f(y):  # written once for NumPy, array-api-strict and complex input
+        xp_ = y.__array_namespace__() if hasattr(y, "__array_namespace__") else np
+        return xp_.stack([xp_.sin(y[0]) * y[1], y[0] ** 2 * xp_.exp(y[2] / 4)])
+
+    ref = approx_derivative(f, x, method=method)
+    got = fd_jacobian(f, array_api_strict.asarray(x), method, array_api_strict)
+    assert_allclose(np.asarray(got), ref, rtol=1e-12, atol=1e-12)
+    got_np = fd_jacobian(f, x, method, np)  # NumPy: SciPy's own routine
+    assert_allclose(got_np, ref, rtol=0, atol=0)

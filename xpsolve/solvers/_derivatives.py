@@ -88,7 +88,8 @@ class FunAndGrad:
 
 
 def _steps(x, method, xp):
-    rel = _EPS ** 0.5 if method in ("2-point", "cs") else _EPS ** (1 / 3)
+    eps = float(xp.finfo(x.dtype).eps)
+    rel = eps ** 0.5 if method in ("2-point", "cs") else eps ** (1 / 3)
     sign = xp.where(x >= 0, xp.ones_like(x), -xp.ones_like(x))
     h = rel * sign * xp.maximum(xp.ones_like(x), xp.abs(x))
     return (x + h) - x  # exactly representable steps (as SciPy's approx_derivative)
