@@ -58,9 +58,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         curvature and gets neither uses finite-difference Hessian-vector products (a
         finite-difference string or a quasi-Newton strategy such as ``SR1()`` is
         replaced by them, with a ``RuntimeWarning`` for the strategy). A callable the
-        method does not use raises a ``RuntimeWarning``.
+        method does not use gives a ``RuntimeWarning``.
     bounds : Bounds or sequence of (min, max) pairs, optional
-        Checked for every method (one pair per variable, no NaN, ``min <= max``). A
+        Checked for every named method (one pair per variable, no NaN, ``min <= max``). A
         method that cannot take bounds refuses them with ``ValueError`` naming
         methods that can (infinite bounds are accepted and ignored).
     constraints : dict, NonlinearConstraint, LinearConstraint or a sequence of them
@@ -142,13 +142,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     for name, f in (("hessp", hessp), ("callback", callback)):
         if f is not None and not callable(f):
             raise TypeError(f"{name} must be callable or None; got {type(f).__name__}")
-    if bounds is not None:
-        parse_bounds(bounds, int(x0.shape[0]))  # fail fast, for every method
     if method is None:
         method = "SLSQP" if constraints else ("L-BFGS-B" if bounds is not None else "BFGS")
-    if callable(method):
+    if callable(method):  # bounds and constraints reach a custom method unaltered, as in SciPy
         return _custom(method, fun, x0, args, jac, hess, hessp, bounds, constraints, tol,
                        callback, options, xp)
+    if bounds is not None:
+        parse_bounds(bounds, int(x0.shape[0]))  # fail fast, for every named method
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, a callable or None; got {type(method).__name__}")
     if is_scipy_method(method):
