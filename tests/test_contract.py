@@ -223,8 +223,10 @@ def test_minimize_registered_method_dispatch_and_warnings():
         with pytest.warns(RuntimeWarning, match="does not use hessp"):
             xpsolve.minimize(f, np.zeros(2), method="test-gd", args=(1.0,), jac=g,
                              hessp=lambda x, p, c: p)
-        with pytest.raises(ValueError, match="requires jac"):
-            xpsolve.minimize(f, np.zeros(2), method="test-gd", args=(1.0,))
+        # jac=None: finite differences (issue 10)
+        res = xpsolve.minimize(f, np.zeros(2), method="test-gd", args=(1.0,))
+        np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-6)
+        assert res.approximate_derivatives == {"jac": "3-point finite differences of fun"}
         with pytest.raises(ValueError, match="x0 must be 1-D"):
             xpsolve.minimize(f, np.zeros((2, 2)), method="test-gd", jac=g)
         with pytest.raises(ValueError, match="x0 must not contain inf or NaN"):
