@@ -120,8 +120,12 @@ def test_gauge_shift_warmstart_gives_same_plan():
 def test_dual_objective_is_monotone(method):
     C = point_cloud_cost(40, 40, 7)
     vals = []
-    solve_ot(None, None, C, 0.01, method=method, tol=1e-12,
-             callback=lambda r: vals.append(float(r.dual_fun)), options={"check_every": 1})
+
+    def cb(intermediate_result):
+        vals.append(intermediate_result.dual_fun)
+
+    solve_ot(None, None, C, 0.01, method=method, tol=1e-12, callback=cb,
+             options={"check_every": 1})
     assert len(vals) > 20
     assert np.all(np.diff(vals) >= -10 * np.finfo(float).eps * np.abs(vals[1:]))
 
