@@ -218,9 +218,10 @@ def setup_ot(a, b, C, reg, xp, *, warmstart=None, tol=None, method="ot"):
     eps = float(xp.finfo(C.dtype).eps)
     spread = float(xp.max(xp.abs(Cs)))
     if eps * spread > reg:
+        what = f"max|C - {shift:g}|" if shift else "max|C|"
         raise ValueError(
             f"reg={reg:g} is below what {C.dtype} resolves for this cost: the plan "
-            f"exp((f + g - C) / reg) has rounding errors of eps * max|C - {shift:g}| / reg = "
+            f"exp((f + g - C) / reg) has rounding errors of eps * {what} / reg = "
             f"{eps * spread / reg:.1e} in its exponent, so no {method!r} result can meet a "
             f"marginal tolerance. Use reg >= {eps * spread:.1e}, rescale C, or use float64.")
     warn_unreachable_tol(tol, eps, float(xp.sum(a)), stacklevel=4)
