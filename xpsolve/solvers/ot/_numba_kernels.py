@@ -23,7 +23,7 @@ from numba import njit, prange
 
 _COL_BLOCK = 64
 #: ``n * m`` from which the parallel drivers run (when more than one Numba thread is set).
-PARALLEL_MIN_SIZE = 1 << 18
+PARALLEL_MIN_SIZE = 1 << 20
 
 
 @njit(cache=True, nogil=True)
