@@ -78,18 +78,13 @@ def solve_ot(a, b, C, reg, method="auto", *, tol=None, callback=None, options=No
     Zero-weight entries of ``a`` or ``b`` are removed before solving and restored
     as zero rows/columns of the plan with ``-inf`` potentials.
 
-    Honest results: ``success`` means that the *returned* plan's marginal error is
-    at most ``tol``. Preprocessing (exact, so the answer is that of the given
-    ``C``): a constant ``min(C)`` is subtracted from the cost when the subtraction
-    is exact in floating point (``min(C) > 0`` and ``max(C) <= 2 min(C)``, or the
-    mirror case for negative costs) -- a constant changes neither the plan nor the
-    iterates, and the potentials then keep the precision of the cost's spread, so
-    ``C + 1e10`` is solved as well as ``C``; potentials are reported for the given
-    ``C``. A warm start far along the gauge direction, ``(f + s, g - s)``, is moved
-    back (the plan does not change). ``reg`` below ``eps * max|C - min(C)|`` raises
-    ``ValueError`` (the plan's exponent would carry rounding errors above 1); a
-    ``tol`` below ``eps * sum(a)`` warns (``RuntimeWarning``) and the run ends
-    with status 2 (precision limit) or 1, not a success.
+    ``success`` means that the *returned* plan's marginal error is at most ``tol``.
+    Exact preprocessing: ``min(C)`` is subtracted from the cost when that is exact in
+    floating point (``0 < min(C)``, ``max(C) <= 2 min(C)``, or the mirror case), so
+    ``C + 1e10`` is solved as well as ``C`` (potentials are reported for the given
+    ``C``); a warm start ``(f + s, g - s)`` is moved back along the gauge direction.
+    ``reg < eps * max|C - min(C)|`` raises ``ValueError``; ``tol < eps * sum(a)``
+    warns and the run ends with status 2 (precision limit) or 1, not a success.
 
     ``"sinkhorn"`` runs Sinkhorn-Knopp [1]_ in scaling form on the absorbed
     kernel :math:`\tilde K = P(f, g)`; when a scaling leaves
@@ -106,22 +101,15 @@ def solve_ot(a, b, C, reg, method="auto", *, tol=None, callback=None, options=No
 
     ``"sns"`` is Sinkhorn-Newton-Sparse [3]_: ``n_sinkhorn`` Sinkhorn sweeps
     (default 20), then Newton steps on the dual potentials whose Hessian keeps
-    only the largest entries of the plan (``sparsify="mass"``, adaptive, default;
-    ``"topk"``, the paper's rule), solved by preconditioned conjugate gradient on
-    the sparse system, with a backtracking line search that switches to the
-    marginal error once the dual value is below float64 resolution, and a
-    fall-back to Sinkhorn sweeps when a Newton step fails. It reaches marginal
-    errors near 1e-15 in a few Newton steps where Sinkhorn needs tens of
-    thousands of sweeps (small ``reg``). Options: ``n_sinkhorn``, ``sparsify``,
-    ``maxiter`` (sweeps plus Newton steps, default 120), ``tol``, ``cg_tol``, ``cg_maxiter``,
-    ``shift``, ``fallback_sinkhorn`` and more (:func:`xpsolve.show_options`).
-    Extra result keys: ``nit_sinkhorn``, ``nit_newton``, ``cg_iters``, ``density``
-    (kept fraction per Newton step), ``hessian_pattern`` (last kept pattern, a
-    SciPy/CuPy CSR matrix). The sparse solve runs on the host with SciPy for
-    NumPy, array-api-strict and torch-CPU inputs (the plan is copied to NumPy once
-    per Newton step), with ``cupyx.scipy.sparse`` for CuPy. ``"sinkhorn-newton"``
-    is the same loop with the exact dense Hessian (matrix-free; for small n).
-    Both need float64. See ``docs/methods/ot_sns.md``.
+    only the largest entries of the plan, solved by preconditioned conjugate
+    gradient, with a backtracking line search and Sinkhorn fall-backs. It reaches
+    marginal errors near 1e-15 in a few Newton steps where Sinkhorn needs tens of
+    thousands of sweeps (small ``reg``). Extra result keys: ``nit_sinkhorn``,
+    ``nit_newton``, ``cg_iters``, ``density``, ``hessian_pattern`` (a SciPy/CuPy
+    CSR matrix). The sparse solve runs on the host with SciPy (the plan is copied
+    to NumPy once per Newton step), with ``cupyx.scipy.sparse`` for CuPy.
+    ``"sinkhorn-newton"`` is the same loop with the exact dense Hessian. Both need
+    float64. See ``docs/methods/ot_sns.md`` and :func:`xpsolve.show_options`.
 
     References
     ----------

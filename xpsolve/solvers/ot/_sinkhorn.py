@@ -113,9 +113,6 @@ class _Scaling:
         xp, reg = self.su.xp, self.su.reg
         return self.f + reg * xp.log(self.u), self.g + reg * xp.log(self.v)
 
-    def plan(self):
-        return self.u[:, None] * self.K * self.v[None, :]
-
 
 def _log_sweep(su, f, lse_rows, lse_cols):
     xp = su.xp
@@ -179,7 +176,8 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
             # rows are exact after the u-update; K^T u is reused by the next v-update
             s.KTu = s.K.T @ s.u
             f, g = s.potentials()
-            if _check(mon, stall, su, nit, cols=s.v * s.KTu, f=f, g=g, plan=s.plan):
+            plan = (lambda f=f, g=g: xp.asarray(gibbs(su.C, f, g, reg, xp=xp)))
+            if _check(mon, stall, su, nit, cols=s.v * s.KTu, f=f, g=g, plan=plan):
                 break
         if nit >= maxiter:
             break
@@ -188,7 +186,8 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
             break
         nit += 1
     f, g = s.potentials()
-    return finish_ot(mon, su, s.plan(), f, g, nit=nit, nit_sinkhorn=nit, n_absorb=s.n_absorb,
+    plan = xp.asarray(gibbs(su.C, f, g, reg, xp=xp))  # the plan at the absorbed potentials
+    return finish_ot(mon, su, plan, f, g, nit=nit, nit_sinkhorn=nit, n_absorb=s.n_absorb,
                      n_log_rescue=s.n_rescue, **extra)
 
 

@@ -160,23 +160,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
                 history=history, disp=disp)
     su = setup_ot(a, b, C, reg, xp, warmstart=warmstart, tol=tol, method="sns")
     ctx = S.init(a, b, C, reg, xp, su, opts, callback)
-    # Stage 1: Sinkhorn sweeps (the paper's N1)
-    st, code = S.run_sweeps(ctx, su.f0, su.g0, None, min(n_sinkhorn, maxiter), allow_switch=True)
-    stop = code in ("stop", "nonfinite")
-    if code == "nonfinite":
-        ctx.mon.stop(3, f"(non-finite potentials in Sinkhorn sweep {ctx.nit_sinkhorn + 1})")
-    # Stage 2: Newton attempts, Sinkhorn fall-backs after a failed one
-    while not stop:
-        if S.terminate(ctx, st):
-            break
-        st, fail, stop = S.newton_attempt(ctx, st)
-        if stop:
-            break
-        if fail is not None:
-            st, stop = S.fallback(ctx, st, fail)
-            if stop:
-                break
-        stop = S.stalled(ctx, st)
+    st = S.run(ctx)
     pattern = ctx.pattern
     if pattern is not None:
         pattern = S.as_sparse_matrix(pattern, C.shape, ctx.hp)

@@ -509,6 +509,30 @@ def terminate(ctx, st):
     return False
 
 
+def run(ctx):
+    """Stage 1, then Newton attempts until a stop; returns the final :class:`State`."""
+    opts = ctx.opts
+    # Stage 1: Sinkhorn sweeps (the paper's N1)
+    st, code = run_sweeps(ctx, ctx.su.f0, ctx.su.g0, None, min(opts["n_sinkhorn"], opts["maxiter"]),
+                          allow_switch=True)
+    stop = code in ("stop", "nonfinite")
+    if code == "nonfinite":
+        ctx.mon.stop(3, f"(non-finite potentials in Sinkhorn sweep {ctx.nit_sinkhorn + 1})")
+    # Stage 2: Newton attempts, Sinkhorn fall-backs after a failed one
+    while not stop:
+        if terminate(ctx, st):
+            break
+        st, fail, stop = newton_attempt(ctx, st)
+        if stop:
+            break
+        if fail is not None:
+            st, stop = fallback(ctx, st, fail)
+            if stop:
+                break
+        stop = stalled(ctx, st)
+    return st
+
+
 def stalled(ctx, st):
     """Status 2 when the error stays above ``tol`` but below 1e-12 for 5 Newton attempts."""
     if st.err < ctx.best_err:
