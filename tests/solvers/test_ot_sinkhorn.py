@@ -262,3 +262,19 @@ def test_mixed_devices_raise():
     C = xs.asarray(point_cloud_cost(3, 2, 0), device=xs.Device("device1"))
     with pytest.raises(ValueError, match="different devices"):
         solve_ot(xs.asarray(A3), None, C, 0.1)
+
+
+def test_serial_and_parallel_numba_drivers_are_bit_identical():
+    # the parallel drivers (used from PARALLEL_MIN_SIZE entries with >1 Numba thread) call the
+    # same compiled block functions as the serial ones, so switching changes no iterate
+    pytest.importorskip("numba")
+    from xpsolve.solvers.ot import _numba_kernels as K
+
+    C = point_cloud_cost(150, 130, 3)  # > 2 column blocks, several row chunks
+    rng = np.random.default_rng(0)
+    f, g = rng.random(150) * 0.1, rng.random(130) * 0.1
+    la, lb = np.log(np.full(150, 1 / 150)), np.log(np.full(130, 1 / 130))
+    assert np.array_equal(K._nb_lse_rows(C, g, la, 1e-2), K._nb_lse_rows_serial(C, g, la, 1e-2))
+    assert np.array_equal(K._nb_lse_cols(C, f, lb, 1e-2), K._nb_lse_cols_serial(C, f, lb, 1e-2))
+    assert np.array_equal(K._nb_gibbs(C, f, g, 1e-2), K._nb_gibbs_serial(C, f, g, 1e-2))
+    assert not K.use_parallel(C)  # small problems never pay a thread barrier
