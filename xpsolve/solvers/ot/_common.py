@@ -138,7 +138,8 @@ class OTSetup:
     gauge (``g + shift``).
     """
 
-    __slots__ = ("a", "b", "C", "reg", "xp", "shift", "log_a", "log_b", "mass", "f0", "g0", "eps")
+    __slots__ = ("a", "b", "C", "reg", "xp", "shift", "log_a", "log_b", "mass", "f0", "g0", "eps",
+                 "unreachable")
 
     def __init__(self, a, b, C, reg, xp, shift, f0, g0):
         self.a, self.b, self.C, self.reg, self.xp, self.shift = a, b, C, reg, xp, shift
@@ -146,6 +147,7 @@ class OTSetup:
         self.mass = float(xp.sum(a))
         self.f0, self.g0 = f0, g0
         self.eps = float(xp.finfo(C.dtype).eps)
+        self.unreachable = None  # a note when tol is below the dtype's resolution
 
     def public_potentials(self, f, g):
         """Potentials in the input gauge (the cost the user passed)."""
@@ -203,8 +205,10 @@ def setup_ot(a, b, C, reg, xp, *, warmstart=None, tol=None, method="ot"):
     (``eps * max|C - shift| > reg``): no potentials of this dtype represent the plan, so
     no method can return one that meets any marginal tolerance. Warns
     (:func:`xpsolve._monitor.warn_unreachable_tol`) when ``tol`` is below ``eps * sum(a)``,
-    the resolution of the marginal sums; the run then ends with status 2 (precision
-    limit) or 1, never with a success.
+    the resolution of the marginal sums; the run is never a success (status 2 when the
+    internal test passed on rounding noise, else status 1 at ``maxiter``, with a note in
+    the message). It is not refused: a tiny ``tol`` is the usual way to ask for a fixed
+    number of iterations.
 
     A warm start ``(f, g)`` is moved along the gauge direction ``(f - t, g + t)``, which
     leaves the plan unchanged, when its offset ``t = max(f)`` exceeds ``1e3 (max|C| +
@@ -224,7 +228,8 @@ def setup_ot(a, b, C, reg, xp, *, warmstart=None, tol=None, method="ot"):
             f"exp((f + g - C) / reg) has rounding errors of eps * {what} / reg = "
             f"{eps * spread / reg:.1e} in its exponent, so no {method!r} result can meet a "
             f"marginal tolerance. Use reg >= {eps * spread:.1e}, rescale C, or use float64.")
-    warn_unreachable_tol(tol, eps, float(xp.sum(a)), stacklevel=4)
+    # stacklevel: the caller of solve_ot (warn, setup_ot, solver, dispatch, solve_ot, caller)
+    unreachable = warn_unreachable_tol(tol, eps, float(xp.sum(a)), stacklevel=6)
     f0, g0 = _warm(warmstart, a, b, xp)
     if shift and warmstart is not None:
         g0 = g0 - shift
@@ -232,7 +237,11 @@ def setup_ot(a, b, C, reg, xp, *, warmstart=None, tol=None, method="ot"):
         t = float(xp.max(f0))
         if abs(t) > 1e3 * (spread + reg):
             f0, g0 = f0 - t, g0 + t
-    return OTSetup(a, b, Cs, reg, xp, shift, f0, g0)
+    su = OTSetup(a, b, Cs, reg, xp, shift, f0, g0)
+    if unreachable:
+        su.unreachable = (f"(tol={tol:g} is below the resolution {eps * su.mass:.1e} of "
+                          f"{C.dtype} marginals: it cannot be met)")
+    return su
 
 
 def ot_monitor(method, setup, *, maxiter, tol, check_every, history, disp, callback,
@@ -263,5 +272,6 @@ def finish_ot(mon, setup, plan, f, g, *, nit, **extra):
         s["dual_fun"] += k * float(xp.sum(setup.b))
     f, g = setup.public_potentials(f, g)
     return mon.finish(x=plan, fun=s["fun"], nit=nit, metric=s["marginal_err"], plan=plan,
+                      detail=setup.unreachable,
                       potentials=(f, g), log_u=f / setup.reg, log_v=g / setup.reg,
                       cost=s["cost"], dual_fun=s["dual_fun"], **extra)

@@ -28,39 +28,15 @@ COMMON_OPTIONS = standard_options(
 #: Kernels the Sinkhorn solvers call on their NumPy path (``SolverSpec.kernels``).
 SINKHORN_KERNELS = ("ot_lse_update_rows", "ot_lse_update_cols", "ot_gibbs")
 
-#: Precision stop: the error has not reached a new minimum for this many check points
-#: while below ``sqrt(eps) * sum(a)`` (the rounding floor of the dtype).
-STALL_CHECKS = 5
 
-
-class _Stall:
-    """Status 2 when the marginal error stops decreasing at the dtype's rounding floor."""
-
-    def __init__(self, setup):
-        self.best, self.count = math.inf, 0
-        self.floor = math.sqrt(setup.eps) * setup.mass
-
-    def __call__(self, mon, err):
-        if err < self.best:
-            self.best, self.count = err, 0
-            return False
-        self.count += 1
-        if self.count >= STALL_CHECKS and err <= self.floor:
-            return mon.stop(2, f"(precision limit: marginal error {err:.3e} not reduced in "
-                               f"{STALL_CHECKS} check points; tol {mon.tol:.1e} is below what "
-                               "this dtype reaches)")
-        return False
-
-
-def _check(mon, stall, setup, nit, *, cols, f, g, plan):
+def _check(mon, setup, nit, *, cols, f, g, plan):
     """One check point at potentials ``(f, g)`` whose plan has rows ``a`` and columns ``cols``."""
     xp, b = setup.xp, setup.b
     err = float(xp.sum(xp.abs(cols - b)))
-    stop = mon.check(nit, x=plan, metric=err,
+    return mon.check(nit, x=plan, metric=err,
                      fun=lambda: setup.fun_from_marginals(setup.a, cols, f, g),
                      dual_fun=lambda: setup.dual_from_marginals(cols, f, g),
                      potentials=lambda: setup.public_potentials(f, g))
-    return stop or stall(mon, err)
 
 
 def _solve_sinkhorn_log(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9,
@@ -73,7 +49,6 @@ def _solve_sinkhorn_log(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e
     C, log_a, log_b = su.C, su.log_a, su.log_b
     mon = ot_monitor("sinkhorn-log", su, maxiter=maxiter, tol=tol, check_every=check_every,
                      history=history, disp=disp, callback=callback)
-    stall = _Stall(su)
     f, g, g_next, nit = su.f0, su.g0, None, 0
     while nit < maxiter:
         g = lse_cols(C, f, log_b, reg, xp=xp) if g_next is None else g_next
@@ -86,7 +61,7 @@ def _solve_sinkhorn_log(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e
             g_next = lse_cols(C, f, log_b, reg, xp=xp)
             cols = b * xp.exp((g - g_next) / reg)
             plan = (lambda f=f, g=g: xp.asarray(gibbs(C, f, g, reg, xp=xp)))
-            if _check(mon, stall, su, nit, cols=cols, f=f, g=g, plan=plan):
+            if _check(mon, su, nit, cols=cols, f=f, g=g, plan=plan):
                 break
     plan = xp.asarray(gibbs(C, f, g, reg, xp=xp))
     return finish_ot(mon, su, plan, f, g, nit=nit, nit_sinkhorn=nit,
@@ -169,7 +144,6 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
     # kernel K = P(f, g) has an entry near its marginal and the scaling form starts
     # without underflow, whatever reg is.
     s = _Scaling(su, *_log_sweep(su, su.f0, lse_rows, lse_cols), gibbs)
-    stall = _Stall(su)
     nit = 1
     while True:
         if mon.due(nit):
@@ -177,7 +151,7 @@ def _solve_sinkhorn(a, b, C, reg, *, xp, callback=None, maxiter=1000, tol=1e-9, 
             s.KTu = s.K.T @ s.u
             f, g = s.potentials()
             plan = (lambda f=f, g=g: xp.asarray(gibbs(su.C, f, g, reg, xp=xp)))
-            if _check(mon, stall, su, nit, cols=s.v * s.KTu, f=f, g=g, plan=plan):
+            if _check(mon, su, nit, cols=s.v * s.KTu, f=f, g=g, plan=plan):
                 break
         if nit >= maxiter:
             break
