@@ -247,3 +247,16 @@ def test_hostile_inputs_fail_fast():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             solve_ot(None, None, C.astype(np.float32), REG, method="sns")
+
+
+def test_sns_numba_flag_counts_the_host_kernels():
+    # array-api-strict input: the dense passes are generic, but the sparse Newton system runs
+    # on the host with the Numba kernels
+    import array_api_strict as xs
+    from xpsolve.backends import numba_available
+
+    C = xs.asarray(point_cloud_cost(30, 30, 0))
+    res = solve_ot(None, None, C, 1e-2, method="sns")
+    assert res.nit_newton > 0 and res.numba == numba_available()
+    with xpsolve.config_context(use_numba=False):
+        assert not solve_ot(None, None, C, 1e-2, method="sns").numba

@@ -164,13 +164,16 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
     pattern = ctx.pattern
     if pattern is not None:
         pattern = S.as_sparse_matrix(pattern, C.shape, ctx.hp)
-    kernels = S.SNS_KERNELS if sparsify != "none" else S.NEWTON_KERNELS
+    # the dense passes run in xp, the sparse kernels on the host module (NumPy for
+    # array-api-strict and torch-CPU input too)
+    numba = kernels_use_numba(S.NEWTON_KERNELS, xp) or (
+        sparsify != "none" and kernels_use_numba(S.HOST_KERNELS, ctx.hp))
     return finish_ot(ctx.mon, su, st.P, st.f, st.g, nit=ctx.nit, nit_sinkhorn=ctx.nit_sinkhorn,
                      nit_newton=ctx.nit_newton, cg_iters=ctx.cg_total, density=ctx.densities,
                      n_fallback=ctx.n_fallback, n_cg_breakdown=ctx.n_cg_breakdown,
                      n_linesearch_fail=ctx.n_ls_fail, n_marginal_accept=ctx.n_err_accept,
                      n_dense_steps=ctx.n_dense, hessian_pattern=pattern,
-                     numba=kernels_use_numba(kernels, xp))
+                     numba=numba)
 
 
 def _solve_sinkhorn_newton(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120,

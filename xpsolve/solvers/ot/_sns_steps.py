@@ -32,9 +32,9 @@ _ABSORB = 50.0
 
 #: Kernels SNS calls on its NumPy path (``SolverSpec.kernels``; the sparse ones run on the
 #: host module, NumPy, for NumPy, array-api-strict and torch-CPU inputs).
-SNS_KERNELS = ("ot_lse_update_rows", "ot_lse_update_cols", "sns_dual_pass", "sns_mass_histogram",
-               "sns_topk_threshold", "sns_build_csr", "sns_csr_operator")
 NEWTON_KERNELS = ("ot_lse_update_rows", "ot_lse_update_cols", "sns_dual_pass")
+HOST_KERNELS = ("sns_mass_histogram", "sns_topk_threshold", "sns_build_csr", "sns_csr_operator")
+SNS_KERNELS = NEWTON_KERNELS + HOST_KERNELS
 
 
 def _host_module(xp):
