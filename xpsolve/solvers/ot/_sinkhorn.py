@@ -19,7 +19,7 @@ from ..._registry import SolverSpec, register_solver
 from ...backends import get_kernel
 from ...backends._kernels import kernels_use_numba
 from . import _kernels  # noqa: F401  (registers the kernels)
-from ._common import _warm, finish_ot, ot_monitor, setup_ot  # noqa: F401  (_warm: SNS)
+from ._common import finish_ot, ot_monitor, setup_ot
 
 COMMON_OPTIONS = standard_options(
     "maxiter", "tol", "check_every", "history", "disp",
