@@ -34,7 +34,10 @@ class SolverSpec:
     namespaces : tuple of str
         Array namespaces the solver supports.
     numba : bool
-        Whether the solver has Numba kernels for NumPy inputs.
+        Whether the solver runs a Numba kernel for NumPy inputs. When ``kernels`` is
+        given this is derived, not declared: true iff one of the named kernels has a
+        registered Numba twin and Numba imports (the given bool is then ignored).
+        Families that do not list their kernels yet keep the declared bool.
     needs : frozenset of str
         Arguments the method requires (``"jac"``, ``"hessp"``, ...).
     accepts : frozenset of str
@@ -45,6 +48,9 @@ class SolverSpec:
         The result key (a float) on which ``success`` is decided: the run succeeds
         when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt_residual"``, ...).
         The contract tests check that every success meets it.
+    kernels : tuple of str
+        Names of the registered kernels (:func:`xpsolve.backends.get_kernel`) the
+        solver calls on its NumPy path; ``numba`` is derived from them.
     """
 
     name: str
@@ -57,6 +63,7 @@ class SolverSpec:
     accepts: frozenset = frozenset()
     summary: str = ""
     metric: str | None = None
+    kernels: tuple = ()
 
     @property
     def defaults(self) -> dict:
@@ -65,6 +72,24 @@ class SolverSpec:
         return {k: p.default for k, p in sig.parameters.items()
                 if k in self.options and p.default is not inspect.Parameter.empty}
 
+
+def _get_numba(self) -> bool:
+    if not self.kernels:
+        return self.__dict__.get("_numba_declared", False)
+    from .backends._kernels import kernels_have_numba
+
+    return kernels_have_numba(self.kernels)
+
+
+def _set_numba(self, value) -> None:
+    # the dataclass __init__ stores the declared value here (used only without ``kernels``)
+    self.__dict__["_numba_declared"] = bool(value)
+
+
+# ``numba`` stays a constructor argument (backward compatible) but reads as a property,
+# derived lazily so that importing xpsolve never imports Numba.
+SolverSpec.numba = property(_get_numba, _set_numba, doc="Whether the solver runs a Numba kernel "
+                            "for NumPy inputs (derived from ``kernels`` when given).")
 
 _REGISTRY: dict[tuple[str, str], SolverSpec] = {}
 

@@ -100,8 +100,8 @@ def test_pot_plain_sinkhorn_underflows_where_ours_converges():
     with np.errstate(all="ignore"), pytest.warns(UserWarning):
         P_pot = ot.sinkhorn(w, w, C + 10.0, 1e-2, method="sinkhorn", numItermax=100)
     assert not np.all(np.isfinite(P_pot)) or abs(P_pot.sum() - 1) > 1e-3
-    shifted = solve_ot(w, w, C + 10.0, 1e-2, options={"maxiter": 50000})
-    plain = solve_ot(w, w, C, 1e-2, options={"maxiter": 50000})
+    shifted = solve_ot(w, w, C + 10.0, 1e-2, method="sinkhorn", options={"maxiter": 50000})
+    plain = solve_ot(w, w, C, 1e-2, method="sinkhorn", options={"maxiter": 50000})
     assert shifted.success and shifted.marginal_err <= 1e-9
     np.testing.assert_allclose(shifted.plan, plain.plan, rtol=0, atol=1e-10)
 
@@ -109,9 +109,9 @@ def test_pot_plain_sinkhorn_underflows_where_ours_converges():
 def test_gauge_shift_warmstart_gives_same_plan():
     C = point_cloud_cost(30, 20, 4)
     a, b = random_weights(30, 1), random_weights(20, 2)
-    base = solve_ot(a, b, C, 0.05, tol=1e-13)
+    base = solve_ot(a, b, C, 0.05, method="sinkhorn", tol=1e-13)
     f, g = base.potentials
-    shifted = solve_ot(a, b, C, 0.05, tol=1e-13, options={"warmstart": (f + 3.0, g - 3.0)})
+    shifted = solve_ot(a, b, C, 0.05, method="sinkhorn", tol=1e-13, options={"warmstart": (f + 3.0, g - 3.0)})
     np.testing.assert_allclose(shifted.plan, base.plan, rtol=0, atol=1e-13)
     assert shifted.nit <= 10  # warm start at the solution converges at the first check
 
@@ -120,8 +120,12 @@ def test_gauge_shift_warmstart_gives_same_plan():
 def test_dual_objective_is_monotone(method):
     C = point_cloud_cost(40, 40, 7)
     vals = []
-    solve_ot(None, None, C, 0.01, method=method, tol=1e-12,
-             callback=lambda r: vals.append(float(r.fun)), options={"check_every": 1})
+
+    def cb(intermediate_result):
+        vals.append(intermediate_result.dual_fun)
+
+    solve_ot(None, None, C, 0.01, method=method, tol=1e-12, callback=cb,
+             options={"check_every": 1})
     assert len(vals) > 20
     assert np.all(np.diff(vals) >= -10 * np.finfo(float).eps * np.abs(vals[1:]))
 
@@ -174,7 +178,7 @@ def test_maxiter_reports_failure(method):
 
 def test_history_and_disp(capsys):
     C = point_cloud_cost(20, 20, 0)
-    res = solve_ot(None, None, C, 0.05, options={"history": True, "disp": True})
+    res = solve_ot(None, None, C, 0.05, method="sinkhorn", options={"history": True, "disp": True})
     assert res.history["nit"][-1] == res.nit
     assert res.history["marginal_err"][-1] <= 1e-9
     assert "marginal_err" in capsys.readouterr().out
@@ -212,7 +216,7 @@ def test_bad_input_raises(kwargs, exc, match):
 def test_mass_tolerance_is_explicit():
     # a mass mismatch below sqrt(eps) is accepted and b rescaled; above it is rejected
     C = point_cloud_cost(3, 2, 0)
-    res = solve_ot(A3, B2 * (1 + 1e-10), C, 0.1, tol=1e-13)
+    res = solve_ot(A3, B2 * (1 + 1e-10), C, 0.1, method="sinkhorn", tol=1e-13)
     np.testing.assert_allclose(res.plan.sum(0), B2, atol=1e-13)
     with pytest.raises(ValueError, match="relative tolerance 1.5e-08"):
         solve_ot(A3, B2 * (1 + 1e-6), C, 0.1)
@@ -258,3 +262,19 @@ def test_mixed_devices_raise():
     C = xs.asarray(point_cloud_cost(3, 2, 0), device=xs.Device("device1"))
     with pytest.raises(ValueError, match="different devices"):
         solve_ot(xs.asarray(A3), None, C, 0.1)
+
+
+def test_serial_and_parallel_numba_drivers_are_bit_identical():
+    # the parallel drivers (used from PARALLEL_MIN_SIZE entries with >1 Numba thread) call the
+    # same compiled block functions as the serial ones, so switching changes no iterate
+    pytest.importorskip("numba")
+    from xpsolve.solvers.ot import _numba_kernels as K
+
+    C = point_cloud_cost(150, 130, 3)  # > 2 column blocks, several row chunks
+    rng = np.random.default_rng(0)
+    f, g = rng.random(150) * 0.1, rng.random(130) * 0.1
+    la, lb = np.log(np.full(150, 1 / 150)), np.log(np.full(130, 1 / 130))
+    assert np.array_equal(K._nb_lse_rows(C, g, la, 1e-2), K._nb_lse_rows_serial(C, g, la, 1e-2))
+    assert np.array_equal(K._nb_lse_cols(C, f, lb, 1e-2), K._nb_lse_cols_serial(C, f, lb, 1e-2))
+    assert np.array_equal(K._nb_gibbs(C, f, g, 1e-2), K._nb_gibbs_serial(C, f, g, 1e-2))
+    assert not K.use_parallel(C)  # small problems never pay a thread barrier

@@ -183,18 +183,36 @@ def test_underflowed_start_uses_sinkhorn():
 
 
 def test_resolution_switch_to_marginal_error():
-    # Adding 1000 to the cost shifts the potentials by ~1000: the dual value is ~2000 and
-    # changes below ~4e-10 are not resolvable in float64 while the marginal error is
-    # still ~1e-6. The line search must then accept steps on the marginal error.
-    # (The plan itself is only resolvable to ~1000 eps / reg ~ 1e-11 relative.)
+    # Adding 1000 to every row of the cost but the first shifts those row potentials by
+    # ~1000 (the plan is unchanged): the dual value is ~1000 and changes below ~2e-10 are
+    # not resolvable in float64 while the marginal error is still ~1e-6. The line search
+    # must then accept steps on the marginal error. (The plan itself is only resolvable
+    # to ~1000 eps / reg ~ 1e-11 relative.) A constant offset is no test: it is removed
+    # exactly before solving (see test_constant_offset_is_removed_exactly).
     a, b, C, reg = _agreement_instance()
     ref = solve_ot(a, b, C, reg, method="sns", options={"tol": 1e-13})
-    res = solve_ot(a, b, C + 1e3, reg, method="sns", options={"tol": 1e-10, "history": True})
+    offset = np.full((C.shape[0], 1), 1e3)
+    offset[0] = 0.0
+    res = solve_ot(a, b, C + offset, reg, method="sns", options={"tol": 1e-10, "history": True})
     assert res.success
     assert res.n_marginal_accept >= 2 and "marginal" in res.history["accept"]
     np.testing.assert_allclose(res.plan, ref.plan, atol=1e-10, rtol=0)
-    # without the shift only the last step needs it
+    # without the offset only the last step needs it
     assert ref.n_marginal_accept <= 1
+
+
+def test_constant_offset_is_removed_exactly():
+    a, b, C, reg = _agreement_instance()
+    ref = solve_ot(a, b, C, reg, method="sns", options={"tol": 1e-13})
+    res = solve_ot(a, b, C + 1e3, reg, method="sns", options={"tol": 1e-13})
+    assert res.success and res.marginal_err <= 1e-13 and res.n_marginal_accept <= 1
+    np.testing.assert_allclose(res.plan, ref.plan, atol=1e-12, rtol=0)
+    # potentials, cost and objective are those of the given cost C + 1e3
+    f, g = res.potentials
+    P = np.exp((f[:, None] + g[None, :] - (C + 1e3)) / reg)
+    np.testing.assert_allclose(P, res.plan, atol=1e-9, rtol=0)
+    assert res.cost == pytest.approx(ref.cost + 1e3, rel=1e-14)
+    assert res.fun == pytest.approx(ref.fun + 1e3, rel=1e-14)
 
 
 def test_monotone_ascent():
@@ -251,7 +269,7 @@ def test_switch_tol_and_disp(capsys):
                             "tol": 1e-12, "disp": True})
     assert res.success and 20 <= res.nit_sinkhorn < 500
     out = capsys.readouterr().out
-    assert "marginal_err" in out and "newton" in out
+    assert "marginal_err" in out and "cg_iters" in out  # Newton columns (nan in Sinkhorn rows)
 
 
 def test_callback_stop_and_history():

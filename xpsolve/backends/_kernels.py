@@ -73,8 +73,23 @@ def get_kernel(name: str, xp, *, use_numba: bool | None = None):
 
 
 def kernel_uses_numba(name: str, xp) -> bool:
+    """Whether :func:`get_kernel` returns the Numba twin of ``name`` for ``xp`` now."""
     k = _KERNELS[name]
     return get_kernel(name, xp) is not k.generic and k.numba is not None
+
+
+def kernels_use_numba(names, xp) -> bool:
+    """Whether any of the kernels ``names`` runs its Numba twin for ``xp`` (result key ``numba``)."""
+    return any(kernel_uses_numba(n, xp) for n in names)
+
+
+def kernels_have_numba(names) -> bool:
+    """Whether any of the kernels ``names`` has a registered Numba twin and Numba imports.
+
+    This is what :attr:`xpsolve._registry.SolverSpec.numba` reports for a solver that
+    lists its kernels (unknown names raise ``KeyError``: a typo must not read as "no twin").
+    """
+    return any(_KERNELS[n].numba is not None for n in names) and numba_available()
 
 
 def list_kernels() -> list[str]:

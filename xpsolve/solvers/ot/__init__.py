@@ -1,8 +1,7 @@
 """Entropic optimal transport: ``solve_ot`` front door and its methods."""
 from __future__ import annotations
 
-from ..._options import validate_options
-from ..._registry import get_solver
+from ..._frontdoor import dispatch, wrap_callback
 from . import _sinkhorn  # noqa: F401  (registers "sinkhorn" and "sinkhorn-log")
 from . import _sns  # noqa: F401  (registers "sns" and "sinkhorn-newton")
 from ._common import restore_zero_weights, strip_zero_weights, validate_ot_inputs
@@ -10,7 +9,7 @@ from ._common import restore_zero_weights, strip_zero_weights, validate_ot_input
 __all__ = ["solve_ot"]
 
 
-def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, options=None):
+def solve_ot(a, b, C, reg, method="auto", *, tol=None, callback=None, options=None):
     r"""Solve a balanced entropic optimal transport problem.
 
     .. math::
@@ -38,17 +37,24 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
         Entropic regularisation :math:`\varepsilon > 0` (the paper-style inverse
         temperature is :math:`\eta = 1/\varepsilon`).
     method : str or callable
-        ``"sinkhorn"`` (default), ``"sinkhorn-log"``, ``"sns"`` (Sinkhorn-Newton-Sparse),
-        ``"sinkhorn-newton"`` (dense Newton), or any registered OT method
+        ``"auto"`` (default): ``"sns"`` for float64 input (it converges in tens of
+        iterations where Sinkhorn needs thousands at small ``reg``), ``"sinkhorn-log"``
+        otherwise (SNS needs float64; the log domain is the stable Sinkhorn in
+        low precision); ``options`` are those of the chosen method and the result's
+        ``method`` key names it. Or ``"sinkhorn"``, ``"sinkhorn-log"``, ``"sns"``
+        (Sinkhorn-Newton-Sparse), ``"sinkhorn-newton"`` (dense Newton), or any registered OT method
         (:func:`xpsolve.list_solvers` with ``family="ot"``). A callable is called as
         ``method(a, b, C, reg, xp=xp, callback=callback, **options)`` and must return an
         :class:`OptimizeResult`.
     tol : float, optional
         Shortcut for ``options["tol"]``.
     callback : callable, optional
-        ``callback(intermediate_result)`` at every check point with ``nit``,
-        ``marginal_err``, ``potentials`` and ``fun`` (dual objective); raise
-        :class:`StopIteration` to stop (status 99).
+        ``callback(intermediate_result)`` at every check point: ``x`` is the plan at
+        the current potentials (shape ``(n, m)``, computed only when a callback is
+        given), ``fun`` its regularised primal objective (as the final ``fun``),
+        ``marginal_err`` its marginal error, ``nit``, ``dual_fun`` and ``potentials``;
+        SciPy's legacy ``callback(xk)`` gets the plan. Raise :class:`StopIteration` to
+        stop (status 99).
     options : dict, optional
         Method options; :func:`xpsolve.show_options` lists them. Common ones:
         ``maxiter`` (sweeps, default 1000), ``tol`` (L1 marginal error, default
@@ -72,6 +78,14 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
     Zero-weight entries of ``a`` or ``b`` are removed before solving and restored
     as zero rows/columns of the plan with ``-inf`` potentials.
 
+    ``success`` means that the *returned* plan's marginal error is at most ``tol``.
+    Exact preprocessing: ``min(C)`` is subtracted from the cost when that is exact in
+    floating point (``0 < min(C)``, ``max(C) <= 2 min(C)``, or the mirror case), so
+    ``C + 1e10`` is solved as well as ``C`` (potentials are reported for the given
+    ``C``); a warm start ``(f + s, g - s)`` is moved back along the gauge direction.
+    ``reg < eps * max|C - min(C)|`` raises ``ValueError``; ``tol < eps * sum(a)``
+    warns and the run ends with status 2 (precision limit) or 1, not a success.
+
     ``"sinkhorn"`` runs Sinkhorn-Knopp [1]_ in scaling form on the absorbed
     kernel :math:`\tilde K = P(f, g)`; when a scaling leaves
     :math:`[1/\tau, \tau]` it is absorbed into the potentials and :math:`\tilde K`
@@ -87,22 +101,15 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
 
     ``"sns"`` is Sinkhorn-Newton-Sparse [3]_: ``n_sinkhorn`` Sinkhorn sweeps
     (default 20), then Newton steps on the dual potentials whose Hessian keeps
-    only the largest entries of the plan (``sparsify="mass"``, adaptive, default;
-    ``"topk"``, the paper's rule), solved by preconditioned conjugate gradient on
-    the sparse system, with a backtracking line search that switches to the
-    marginal error once the dual value is below float64 resolution, and a
-    fall-back to Sinkhorn sweeps when a Newton step fails. It reaches marginal
-    errors near 1e-15 in a few Newton steps where Sinkhorn needs tens of
-    thousands of sweeps (small ``reg``). Options: ``n_sinkhorn``, ``sparsify``,
-    ``maxiter`` (sweeps plus Newton steps, default 120), ``tol``, ``cg_tol``, ``cg_maxiter``,
-    ``shift``, ``fallback_sinkhorn`` and more (:func:`xpsolve.show_options`).
-    Extra result keys: ``nit_sinkhorn``, ``nit_newton``, ``cg_iters``, ``density``
-    (kept fraction per Newton step), ``hessian_pattern`` (last kept pattern, a
-    SciPy/CuPy CSR matrix). The sparse solve runs on the host with SciPy for
-    NumPy, array-api-strict and torch-CPU inputs (the plan is copied to NumPy once
-    per Newton step), with ``cupyx.scipy.sparse`` for CuPy. ``"sinkhorn-newton"``
-    is the same loop with the exact dense Hessian (matrix-free; for small n).
-    Both need float64. See ``docs/methods/ot_sns.md``.
+    only the largest entries of the plan, solved by preconditioned conjugate
+    gradient, with a backtracking line search and Sinkhorn fall-backs. It reaches
+    marginal errors near 1e-15 in a few Newton steps where Sinkhorn needs tens of
+    thousands of sweeps (small ``reg``). Extra result keys: ``nit_sinkhorn``,
+    ``nit_newton``, ``cg_iters``, ``density``, ``hessian_pattern`` (a SciPy/CuPy
+    CSR matrix). The sparse solve runs on the host with SciPy (the plan is copied
+    to NumPy once per Newton step), with ``cupyx.scipy.sparse`` for CuPy.
+    ``"sinkhorn-newton"`` is the same loop with the exact dense Hessian. Both need
+    float64. See ``docs/methods/ot_sns.md`` and :func:`xpsolve.show_options`.
 
     References
     ----------
@@ -137,18 +144,38 @@ def solve_ot(a, b, C, reg, method="sinkhorn", *, tol=None, callback=None, option
     (True, 20, True)
     """
     a, b, C, reg, xp = validate_ot_inputs(a, b, C, reg)
-    options = dict(options or {})
-    if tol is not None:
-        options.setdefault("tol", tol)
-    if callable(method):
-        func, opts = method, options
-    else:
-        spec = get_solver(method, family="ot")
-        opts = validate_options(spec.name, spec.options, options)
-        func = spec.func
+    chosen = _resolve_auto(C, xp) if isinstance(method, str) and method.lower() == "auto" else None
     a_r, b_r, C_r, keep = strip_zero_weights(a, b, C, xp)
-    res = func(a_r, b_r, C_r, reg, xp=xp, callback=callback, **opts)
+    if keep is not None and callback is not None:
+        callback = _restoring_callback(wrap_callback(callback), keep, xp)
+    res = dispatch("ot", chosen or method, (a_r, b_r, C_r, reg), xp=xp, options=options, tol=tol,
+                   callback=callback)
     if keep is not None:
         plan, f, g = restore_zero_weights(res.plan, res.potentials[0], res.potentials[1], keep, xp)
         res.update(x=plan, plan=plan, potentials=(f, g), log_u=f / reg, log_v=g / reg)
+    if chosen is not None:
+        res["method"] = chosen
     return res
+
+
+def _resolve_auto(C, xp):
+    """``method="auto"``: SNS for float64 (it needs the precision), log-domain Sinkhorn otherwise."""
+    return "sns" if C.dtype == xp.float64 else "sinkhorn-log"
+
+
+def _restoring_callback(callback, keep, xp):
+    """Give the callback the plan and potentials at the full shape (zero-weight entries restored)."""
+
+    def restoring(intermediate_result):
+        r = intermediate_result
+        if r.x is not None:
+            n_r, m_r = r.x.shape
+            f, g = r.get("potentials") or (xp.zeros((n_r,), dtype=r.x.dtype),
+                                           xp.zeros((m_r,), dtype=r.x.dtype))
+            plan, f, g = restore_zero_weights(r.x, f, g, keep, xp)
+            r["x"] = plan
+            if "potentials" in r:
+                r["potentials"] = (f, g)
+        return callback(r)
+
+    return restoring
