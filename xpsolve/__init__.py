@@ -11,6 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
 from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
+from .solvers import complete_matrix
 
 try:
     __version__ = _version("xpsolve")
@@ -23,6 +24,7 @@ __all__ = [
     "get_config", "get_solver", "list_solvers", "minimize", "register_solver", "set_config",
     "show_options", "solve_ot",
 ]
+__all__ += ["complete_matrix"]
 
 
 def __getattr__(name):
