@@ -67,7 +67,7 @@ def complete_matrix(values, rows=None, cols=None, shape=None, rank=None, method=
           with ``s = sketch_factor * k`` rows, sketch-and-solve start, preconditioned
           CG; used on rows with at least ``sketch_min_ratio * s`` observations,
           exact below).
-        - ``cg_tol`` (None: ``max(1e-2 * last rel_change, 1e-12)``), ``cg_maxiter``
+        - ``cg_tol`` (None: ``max(1e-3 * last rel_change, 1e-12)``), ``cg_maxiter``
           (None: ``k``), ``cg_steps`` (None; an int runs exactly that many CG steps
           per row, no tolerance), ``sketch_factor`` (4), ``sketch_min_ratio`` (10).
         - ``partition`` (False): split the samples into ``2 maxiter + 1`` random

@@ -167,9 +167,9 @@ def _step(state, part_v, part_u, opts, xp):
     U, V = state.U, state.V
     U_prev, V_prev = U, V
     cg_tol = opts["cg_tol"]
-    if cg_tol is None:   # (inferred) 1e-2 x the last outer relative change, floor 1e-12
+    if cg_tol is None:   # (measured) 1e-3 x the last outer relative change, floor 1e-12
         last = state.rel_change if math.isfinite(state.rel_change) else 1.0
-        cg_tol = max(1e-2 * last, 1e-12)
+        cg_tol = max(1e-3 * last, 1e-12)
     if opts["orthonormalize"]:
         U, R = _qr(U, xp)
         V = V @ xp.matrix_transpose(R)
