@@ -77,8 +77,10 @@ def complete_matrix(values, rows=None, cols=None, shape=None, rank=None, method=
           :math:`\tfrac{mn}{|\Omega|} P_\Omega(M)` by randomized subspace iteration;
           ``"random"``), ``clip`` (None or ``c``: zero the rows of :math:`U_0`
           with norm above :math:`c\sqrt{k/m}` before QR).
-        - ``orthonormalize`` (True): QR of the fixed factor before each half-step;
-          ``warm_start`` (True) for the iterative solvers.
+        - ``orthonormalize`` (None = True without ridge, False with a ridge): QR of
+          the fixed factor before each half-step (a ridge objective is not invariant
+          under :math:`U \to UA, V \to VA^{-\top}`, so with a ridge the factors are
+          kept balanced instead); ``warm_start`` (True) for the iterative solvers.
         - ``ridge`` (0.0), ``ridge_scaling`` (``"none"`` or ``"count"``, ALS-WR).
         - ``truth``: the true matrix (array) or factors ``(L, R)``, for an error
           history; ``test_set``: a held-out triple ``(rows, cols, values)``, for

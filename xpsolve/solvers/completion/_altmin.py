@@ -217,11 +217,13 @@ def _parts(obs, partition, T, ridge, scaling, s, rng, xp):
 
 def _solve_altmin(obs, rank, *, xp, callback=None, maxiter=50, tol=1e-10, seed=None,
                   check_every=1, history=False, disp=False, solver="exact", partition=False,
-                  init="svd", clip=None, ridge=0.0, ridge_scaling="none", orthonormalize=True,
+                  init="svd", clip=None, ridge=0.0, ridge_scaling="none", orthonormalize=None,
                   warm_start=True, cg_tol=None, cg_maxiter=None, cg_steps=None, sketch_factor=4,
                   sketch_min_ratio=10.0, truth=None, test_set=None):
     """Robust alternating minimization; see :func:`xpsolve.complete_matrix`."""
     k = int(rank)
+    if orthonormalize is None:   # QR changes a ridge objective (not invariant to U A, V A^-T)
+        orthonormalize = not ridge > 0
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     opts = dict(solver=solver, warm_start=warm_start, orthonormalize=orthonormalize,
                 cg_tol=cg_tol, cg_maxiter=cg_maxiter, cg_steps=cg_steps,
@@ -234,6 +236,10 @@ def _solve_altmin(obs, rank, *, xp, callback=None, maxiter=50, tol=1e-10, seed=N
     parts, part_v, part_u = _parts(obs, partition, maxiter, float(ridge), ridge_scaling,
                                    sketch_factor * k, rng, xp)
     state = _init(obs, parts, k, init, clip, rng, xp)
+    if not orthonormalize:   # balanced start: equal column norms in U and V
+        c = xp.sqrt(xp.sqrt(xp.sum(state.V * state.V, axis=0)))
+        c = xp.where(c > 0, c, 1.0 + 0.0 * c)
+        state.U, state.V = state.U * c, state.V / c
     mon = Monitor("altmin", xp=xp, maxiter=maxiter, tol=tol, metric="rel_change",
                   check_every=check_every, history=history, disp=disp, callback=callback,
                   columns=("rmse",))
@@ -299,7 +305,7 @@ OPTIONS = standard_options(
     clip=[OneOf(None), Interval(float, 0, None, closed="neither")],
     ridge=[Interval(float, 0, None)],
     ridge_scaling=[OneOf("none", "count")],
-    orthonormalize=[OneOf(True, False)],
+    orthonormalize=[OneOf(None, True, False)],
     warm_start=[OneOf(True, False)],
     cg_tol=[OneOf(None), Interval(float, 0, None, closed="neither")],
     cg_maxiter=[OneOf(None), Interval(int, 1, None)],
