@@ -62,8 +62,35 @@ def _gram(indptr, idx, vals, F, i, lam, G, h, k):
 
 
 @njit(cache=True, nogil=True)
+def _gather(indptr, idx, vals, F, i, A, b):
+    """Copy the rows F[idx[row i]] into A[:N] and the values into b[:N]; return N."""
+    N = indptr[i + 1] - indptr[i]
+    for t in range(N):
+        l = indptr[i] + t
+        A[t, :] = F[idx[l], :]
+        b[t] = vals[l]
+    return N
+
+
+@njit(cache=True, nogil=True)
+def _gram_blas(A, b, N, lam, G, h, k):
+    """G = A[:N]^T A[:N] + lam I, h = A[:N]^T b[:N] (BLAS through np.dot)."""
+    As = A[:N]
+    G[:, :] = np.dot(As.T, As)
+    h[:] = np.dot(As.T, b[:N])
+    for p in range(k):
+        G[p, p] += lam
+
+
+@njit(cache=True, nogil=True)
 def _exact_row(indptr, idx, vals, F, X0, i, lam, G, h, out, k):
-    _gram(indptr, idx, vals, F, i, lam, G, h, k)
+    if k >= 8:   # BLAS pays off from moderate k; scalar loops below
+        A = np.empty((indptr[i + 1] - indptr[i], k))
+        b = np.empty(indptr[i + 1] - indptr[i])
+        N = _gather(indptr, idx, vals, F, i, A, b)
+        _gram_blas(A, b, N, lam, G, h, k)
+    else:
+        _gram(indptr, idx, vals, F, i, lam, G, h, k)
     if _chol_solve(G, h, k):
         out[i, :] = h
     else:
@@ -86,20 +113,6 @@ def _exact_nb(indptr, idx, vals, F, X0, lam, out):
 
 
 @njit(cache=True, nogil=True)
-def _normal_mv(indptr, idx, F, i, lam, p, q, k):
-    """q = (A^T A + lam I) p for A = F[idx[row i]]: O(N k)."""
-    for c in range(k):
-        q[c] = lam * p[c]
-    for l in range(indptr[i], indptr[i + 1]):
-        r = idx[l]
-        t = 0.0
-        for c in range(k):
-            t += F[r, c] * p[c]
-        for c in range(k):
-            q[c] += F[r, c] * t
-
-
-@njit(cache=True, nogil=True)
 def _apply_prec(R, v, z, k):
     """z = R^{-1} R^{-T} v (R upper triangular)."""
     for i in range(k):
@@ -115,65 +128,41 @@ def _apply_prec(R, v, z, k):
 
 
 @njit(cache=True, nogil=True)
-def _pcg_row(indptr, idx, vals, F, i, lam, x, tol, maxit, R, use_prec, k, r, z, p, q):
-    """(Preconditioned) CG on row i's normal equations from x (updated in place)."""
-    hn = 0.0
-    for c in range(k):
-        r[c] = 0.0
-    for l in range(indptr[i], indptr[i + 1]):
-        rw = idx[l]
-        t = 0.0
-        for c in range(k):
-            t += F[rw, c] * x[c]
-        e = vals[l] - t
-        for c in range(k):
-            r[c] += F[rw, c] * e
-    # ||A^T b|| for the stopping threshold
-    for c in range(k):
-        p[c] = 0.0
-    for l in range(indptr[i], indptr[i + 1]):
-        rw = idx[l]
-        for c in range(k):
-            p[c] += F[rw, c] * vals[l]
-    for c in range(k):
-        hn += p[c] * p[c]
-        r[c] -= lam * x[c]
-    thr = tol * math.sqrt(hn)
+def _pcg_row(A, b, N, lam, x, tol, maxit, R, use_prec, k, r, z, p, q):
+    """(Preconditioned) CG on the normal equations of the gathered rows A[:N], b[:N].
+
+    Matrix-free: each step costs two matrix-vector products with A (O(N k), BLAS).
+    Stops when ||r|| <= tol ||A^T b||, after ``maxit`` steps, or on breakdown.
+    """
+    As = A[:N]
+    bs = b[:N]
+    h = np.dot(As.T, bs)
+    thr = tol * math.sqrt(np.dot(h, h))
+    r[:] = h - np.dot(As.T, np.dot(As, x)) - lam * x
     if use_prec:
         _apply_prec(R, r, z, k)
     else:
         z[:] = r
-    rz = 0.0
-    for c in range(k):
-        p[c] = z[c]
-        rz += r[c] * z[c]
+    p[:] = z
+    rz = np.dot(r, z)
     it = 0
     while it < maxit:
-        rn = 0.0
-        for c in range(k):
-            rn += r[c] * r[c]
-        if not (math.sqrt(rn) > thr):
+        if not (math.sqrt(np.dot(r, r)) > thr):
             break
-        _normal_mv(indptr, idx, F, i, lam, p, q, k)
-        pq = 0.0
-        for c in range(k):
-            pq += p[c] * q[c]
+        q[:] = np.dot(As.T, np.dot(As, p)) + lam * p
+        pq = np.dot(p, q)
         if not (pq > 0.0):
             break
         alpha = rz / pq
-        for c in range(k):
-            x[c] += alpha * p[c]
-            r[c] -= alpha * q[c]
+        x += alpha * p
+        r -= alpha * q
         if use_prec:
             _apply_prec(R, r, z, k)
         else:
             z[:] = r
-        rz_new = 0.0
-        for c in range(k):
-            rz_new += r[c] * z[c]
+        rz_new = np.dot(r, z)
         beta = rz_new / rz
-        for c in range(k):
-            p[c] = z[c] + beta * p[c]
+        p[:] = z + beta * p
         rz = rz_new
         it += 1
     return it
@@ -188,6 +177,11 @@ def _cg_nb(indptr, idx, vals, F, X0, lam, tol, maxit, out, iters):
     p = np.empty(k)
     q = np.empty(k)
     R = np.empty((1, 1))
+    nmax = 0
+    for i in range(indptr.shape[0] - 1):
+        nmax = max(nmax, indptr[i + 1] - indptr[i])
+    A = np.empty((nmax, k))
+    b = np.empty(nmax)
     for i in range(indptr.shape[0] - 1):
         N = indptr[i + 1] - indptr[i]
         iters[i] = 0
@@ -197,8 +191,8 @@ def _cg_nb(indptr, idx, vals, F, X0, lam, tol, maxit, out, iters):
             out[i, :] = X0[i, :]
         else:
             x[:] = X0[i, :]
-            iters[i] = _pcg_row(indptr, idx, vals, F, i, lam[i], x, tol, maxit, R, False, k,
-                                r, z, p, q)
+            _gather(indptr, idx, vals, F, i, A, b)
+            iters[i] = _pcg_row(A, b, N, lam[i], x, tol, maxit, R, False, k, r, z, p, q)
             out[i, :] = x
 
 
@@ -280,8 +274,10 @@ def _sketch_nb(indptr, idx, vals, F, X0, lam, tol, maxit, bucket, sign, s, min_r
                 _row_obj(indptr, idx, vals, F, i, lam[i], x, k):
             x[:] = xs
         Rc = np.ascontiguousarray(R)
-        iters[i] = _pcg_row(indptr, idx, vals, F, i, lam[i], x, tol, maxit, Rc, True, k,
-                            r, z, p, q)
+        Ag = np.empty((N, k))
+        bg = np.empty(N)
+        _gather(indptr, idx, vals, F, i, Ag, bg)
+        iters[i] = _pcg_row(Ag, bg, N, lam[i], x, tol, maxit, Rc, True, k, r, z, p, q)
         out[i, :] = x
 
 

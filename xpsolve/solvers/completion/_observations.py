@@ -164,10 +164,10 @@ def as_observations(values, rows, cols, shape, rank, mask=None):
         raise ValueError("values must contain at least one observation")
     if not bool(xp.all(xp.isfinite(v))):
         raise ValueError("values must not contain inf or NaN (observed entries)")
-    lin = r * n + c
-    if np.unique(lin).shape[0] != lin.shape[0]:
-        dup = np.sort(lin)
-        d = dup[1:][dup[1:] == dup[:-1]][0]
+    lin = np.sort(r * n + c)
+    same = lin[1:] == lin[:-1]
+    if same.any():
+        d = lin[1:][same][0]
         raise ValueError(f"(rows, cols) contain duplicated entries, e.g. ({d // n}, {d % n}); "
                          "aggregate them first (a SciPy sparse matrix input sums duplicates)")
     if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
