@@ -338,3 +338,43 @@ def test_movielens100k_ridge_rmse():
     m = p.metrics(res)
     # ALS-WR without biases on an 80/20 split of ML-100k: test RMSE about 0.92
     assert 0.85 < m["test_rmse"] < 0.97
+
+
+# ------------------------------------------------------------------ kernel parity, varied inputs
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(m=st.integers(1, 12), n=st.integers(2, 15), k=st.integers(1, 10),
+       density=st.floats(0.05, 1.0), ridge=st.sampled_from([0.0, 1e-3, 1.0]),
+       seed=st.integers(0, 2**16))
+def test_kernel_parity_hypothesis(m, n, k, density, ridge, seed):
+    """Numba twins == generic kernels on random sides (empty, deficient and long rows)."""
+    from xpsolve.solvers.completion import _numba_kernels as nk
+
+    rng = np.random.default_rng(seed)
+    W = rng.random((m, n)) < density
+    r, c = np.nonzero(W)
+    v = rng.standard_normal(r.size)
+    side = Side(m, r.astype(np.int64), c.astype(np.int64), v, np, None)
+    F = rng.standard_normal((n, k))
+    X0 = rng.standard_normal((m, k))
+    lam = np.full(m, ridge)
+    s = 2 * k
+    bucket, sign = rng.integers(0, s, r.size), rng.integers(0, 2, r.size) * 2.0 - 1.0
+    pairs = [
+        (gk.rowsolve_exact(side, F, X0, lam, xp=np), nk.rowsolve_exact(side, F, X0, lam, xp=np)),
+        (gk.rowsolve_cg(side, F, X0, lam, tol=0.0, maxit=3, xp=np),
+         nk.rowsolve_cg(side, F, X0, lam, tol=0.0, maxit=3, xp=np)),
+        (gk.rowsolve_sketch(side, F, X0, lam, tol=0.0, maxit=2, bucket=bucket, sign=sign, s=s,
+                            min_rows=2 * s, xp=np),
+         nk.rowsolve_sketch(side, F, X0, lam, tol=0.0, maxit=2, bucket=bucket, sign=sign, s=s,
+                            min_rows=2 * s, xp=np)),
+    ]
+    for (xg, ig), (xn, in_) in pairs:
+        scale = 1.0 + np.abs(xn).max(initial=0.0)
+        np.testing.assert_allclose(xg, xn, rtol=1e-7, atol=1e-7 * scale)
+        np.testing.assert_array_equal(np.asarray(ig), in_)
+    np.testing.assert_allclose(gk.spmm(side, F, xp=np), nk.spmm(side, F, xp=np), atol=1e-12)
+    np.testing.assert_allclose(gk.residual_sq(side, X0, F, xp=np),
+                               nk.residual_sq(side, X0, F, xp=np), rtol=1e-12, atol=1e-12)
