@@ -12,6 +12,7 @@ from ._registry import SolverSpec, get_solver, list_solvers, register_solver, sh
 from ._result import STATUS_MESSAGES, OptimizeResult
 from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
 from .solvers._scipy_methods import HostRoundTripWarning
+from .solvers import complete_matrix
 
 try:
     __version__ = _version("xpsolve")
@@ -25,6 +26,7 @@ __all__ = [
     "show_options", "solve_ot",
     "HostRoundTripWarning",
 ]
+__all__ += ["complete_matrix"]
 
 
 def __getattr__(name):

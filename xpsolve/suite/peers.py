@@ -394,3 +394,174 @@ register_peer(Peer(
     method=_ipopt,
     summary="IPOPT interior point (cyipopt; exact gradients/Jacobians, L-BFGS Hessian)",
 ))
+# --- completion (matrix completion: cmfrec, implicit, fancyimpute) -------------------------
+# Adapters take the completion front door's custom-method form ``method(obs, rank,
+# callback=, **options)`` (``obs``: xpsolve.solvers.completion.Observations) and return
+# ``U``, ``V`` (M ~ U V^T) so the completion problems' metrics apply unchanged.
+import os  # noqa: E402  (thread count of the peers)
+
+from .._options import OneOf  # noqa: E402
+from ..backends import to_numpy  # noqa: E402
+
+_COMPLETION_PEER_OPTIONS = {
+    "maxiter": [Interval(int, 1, None)],
+    "tol": [Interval(float, 0, None, closed="neither")],
+    "ridge": [Interval(float, 0, None)],
+    "ridge_scaling": [OneOf("none", "count")],
+    "seed": [OneOf(None), Interval(int, 0, None)],
+}
+
+
+def _completion_result(U, V, obs, nit, status, detail, peer, **extra):
+    import numpy as np
+
+    r, c = obs.rows, obs.cols
+    vals = np.asarray(to_numpy(obs.values), dtype=np.float64)
+    pred = np.einsum("ij,ij->i", U[r], V[c])
+    sq = float(np.sum((pred - vals) ** 2))
+    return make_result(x=np.concatenate([U, V], axis=0), fun=0.5 * sq, nit=nit, status=status,
+                       detail=detail, backend="numpy", U=U, V=V,
+                       rmse=math.sqrt(sq / max(obs.nnz, 1)), peer=peer, **extra)
+
+
+def _cmfrec_als(obs, rank, *, callback=None, use_cg, name, **options):
+    """cmfrec ``CMF(method="als")`` without biases or centering (like-for-like with altmin).
+
+    Options: ``maxiter`` (cmfrec ``niter``, default 10), ``ridge`` (``lambda_``,
+    default 1e-8), ``ridge_scaling`` (``"count"`` -> ``scale_lam=True``), ``seed``.
+    ``use_cg=True`` runs cmfrec's default CG (``max_cg_steps=3``) with the final sweep
+    by Cholesky (``finalize_chol=True``, cmfrec's default). A fixed budget: status 1.
+    ``callback`` is not supported (the curve holds the final point only).
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    import cmfrec
+
+    opts = validate_options(name, _COMPLETION_PEER_OPTIONS, options)
+    m, n = obs.shape
+    X = sp.coo_matrix((np.asarray(to_numpy(obs.values), dtype=np.float64),
+                       (obs.rows, obs.cols)), shape=(m, n))
+    threads = int(os.environ.get("NUMBA_NUM_THREADS", "1") or 1)
+    model = cmfrec.CMF(k=int(rank), lambda_=opts.get("ridge", 1e-8), method="als",
+                       use_cg=use_cg, user_bias=False, item_bias=False, center=False,
+                       scale_lam=opts.get("ridge_scaling", "none") == "count",
+                       niter=opts.get("maxiter", 10), max_cg_steps=3, finalize_chol=True,
+                       nthreads=threads, verbose=False, random_state=opts.get("seed") or 0)
+    model.fit(X)
+    U = np.asarray(model.A_, dtype=np.float64)[:m]
+    V = np.asarray(model.B_, dtype=np.float64)[:n]
+    return _completion_result(U, V, obs, opts.get("maxiter", 10), 1,
+                              "(fixed budget of ALS sweeps)", f"cmfrec {_version('cmfrec')}")
+
+
+def _implicit_als(obs, rank, *, callback=None, name, **options):
+    """implicit ``AlternatingLeastSquares`` (CPU, CG with 3 steps): timings per sweep only.
+
+    implicit solves the IMPLICIT-feedback model (every entry observed with confidence
+    weights), not masked completion, so its accuracy metrics are not comparable;
+    the suite compares its seconds per sweep. Options: ``maxiter`` (``iterations``,
+    default 15), ``ridge`` (``regularization``, default 0.01), ``seed``.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    opts = validate_options(name, _COMPLETION_PEER_OPTIONS, options)
+    m, n = obs.shape
+    X = sp.csr_matrix((np.asarray(to_numpy(obs.values), dtype=np.float32),
+                       (obs.rows, obs.cols)), shape=(m, n))
+    threads = int(os.environ.get("NUMBA_NUM_THREADS", "1") or 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AlternatingLeastSquares(factors=int(rank), regularization=opts.get("ridge", 0.01),
+                                        iterations=opts.get("maxiter", 15), use_cg=True,
+                                        num_threads=threads, random_state=opts.get("seed") or 0,
+                                        dtype=np.float64)
+        model.cg_steps = 3
+        model.fit(X, show_progress=False)
+    U = np.asarray(model.user_factors, dtype=np.float64)
+    V = np.asarray(model.item_factors, dtype=np.float64)
+    return _completion_result(U, V, obs, opts.get("maxiter", 15), 1,
+                              "(implicit-feedback model: timing peer only)",
+                              f"implicit {_version('implicit')}")
+
+
+def _fancyimpute(obs, rank, *, callback=None, kind, name, **options):
+    """fancyimpute ``SoftImpute`` / ``IterativeSVD`` on the dense matrix with NaN (O(m n) memory).
+
+    Options: ``maxiter`` (``max_iters``; defaults 100 / 200), ``tol``
+    (``convergence_threshold``; defaults 1e-3 / 1e-5). SoftImpute gets
+    ``max_rank=rank`` and its default shrinkage; IterativeSVD ``rank=rank``.
+    Returns ``U`` = the completed m x n matrix and ``V`` = identity (exact metrics).
+    """
+    import numpy as np
+    import fancyimpute
+
+    opts = validate_options(name, _COMPLETION_PEER_OPTIONS, options)
+    m, n = obs.shape
+    D = np.full((m, n), np.nan)
+    D[obs.rows, obs.cols] = np.asarray(to_numpy(obs.values), dtype=np.float64)
+    if kind == "softimpute":
+        est = fancyimpute.SoftImpute(max_rank=int(rank), max_iters=opts.get("maxiter", 100),
+                                     convergence_threshold=opts.get("tol", 1e-3), verbose=False)
+    else:
+        est = fancyimpute.IterativeSVD(rank=int(rank), max_iters=opts.get("maxiter", 200),
+                                       convergence_threshold=opts.get("tol", 1e-5), verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Xc = np.asarray(est.fit_transform(D), dtype=np.float64)
+    return _completion_result(Xc, np.eye(n), obs, opts.get("maxiter", 100), 1,
+                              "(fancyimpute reports no iteration count or status)",
+                              f"fancyimpute {_version('fancyimpute')}")
+
+
+def _version(dist):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:  # pragma: no cover
+        return "?"
+
+
+for _name, _cg in (("cmfrec:als-chol", False), ("cmfrec:als-cg", True)):
+    register_peer(Peer(
+        name=_name, family="completion", module="cmfrec", package="cmfrec",
+        method=functools.partial(_cmfrec_als, use_cg=_cg, name=_name),
+        summary=f"cmfrec CMF(method='als', use_cg={_cg}) without biases/centering (host NumPy)"))
+register_peer(Peer(
+    name="implicit:als-cg3", family="completion", module="implicit", package="implicit",
+    method=functools.partial(_implicit_als, name="implicit:als-cg3"),
+    summary="implicit AlternatingLeastSquares (CG, 3 steps; implicit-feedback model: timing only)"))
+@functools.lru_cache(maxsize=None)
+def _fancyimpute_broken():
+    """fancyimpute 0.7 calls sklearn's ``check_array(force_all_finite=...)``, removed in
+    scikit-learn 1.8: report that instead of failing every run."""
+    import inspect
+
+    try:
+        from sklearn.utils import check_array
+    except ImportError:
+        return "fancyimpute needs scikit-learn (pip install scikit-learn)"
+    if "force_all_finite" not in inspect.signature(check_array).parameters:
+        import sklearn
+
+        return (f"fancyimpute 0.7 is incompatible with the installed scikit-learn "
+                f"{sklearn.__version__} (check_array lost 'force_all_finite' in 1.8); "
+                "pip install 'scikit-learn<1.8' to run it")
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _FancyimputePeer(Peer):
+    def unavailable(self):
+        return super().unavailable() or _fancyimpute_broken()
+
+
+for _name, _kind in (("fancyimpute:softimpute", "softimpute"),
+                     ("fancyimpute:iterativesvd", "iterativesvd")):
+    register_peer(_FancyimputePeer(
+        name=_name, family="completion", module="fancyimpute", package="fancyimpute",
+        method=functools.partial(_fancyimpute, kind=_kind, name=_name),
+        summary=f"fancyimpute {_kind} on the dense matrix with NaN (O(m n) memory)"))
+# --- end completion ----------------------------------------------------------------------
