@@ -11,6 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
 from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
+from .solvers import calibrate_gains
 
 try:
     __version__ = _version("xpsolve")
@@ -21,7 +22,7 @@ __all__ = [
     "BilevelProblem", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec", "as_scipy_method",
     "bilevel_minimize", "check_oracles", "config_context",
     "get_config", "get_solver", "list_solvers", "minimize", "register_solver", "set_config",
-    "show_options", "solve_ot",
+    "show_options", "solve_ot", "calibrate_gains",
 ]
 
 

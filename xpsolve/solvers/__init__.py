@@ -2,7 +2,8 @@
 from ._minimize import as_scipy_method, minimize
 from .bilevel import BilevelProblem, bilevel_minimize, check_oracles
 from .ot import solve_ot
+from .calibration import calibrate_gains
 from . import constrained  # noqa: F401  (registers "adasketch")
 
 __all__ = ["minimize", "as_scipy_method", "solve_ot", "bilevel_minimize", "BilevelProblem",
-           "check_oracles"]
+           "check_oracles", "calibrate_gains"]
