@@ -166,7 +166,7 @@ def _run(method, y, op, param, *, xp, callback, maxiter, tol, step, mu, rho, gai
     n = op.shape[2]
     x_true, d_true = check_truth(x_true, d_true, n, m, xp, y.dtype, _device(y))
     truth = x_true is not None or d_true is not None
-    warn_unreachable_tol(tol, float(xp.finfo(y.dtype).eps), 10.0, stacklevel=5)
+    warn_unreachable_tol(tol, float(xp.finfo(y.dtype).eps), 10.0, stacklevel=6)
     rule = _StepRule(step, mu, backtrack, mu_grow, mu_min)
     ok, needed = identifiability(p, m, param.n_free, param.m_free)
     if not ok:

@@ -132,6 +132,8 @@ def _solve_spectral_ls(y, op, *, xp, callback=None, maxiter=1000, tol=1e-12, sol
         nit = 0
     else:
         s, x, resid, nit = _cgls(y, op, xp, c, mon, maxiter)
+    t = m / xp.sum(s)                  # fixes the sign and scale of the singular vector
+    s, x = s * t, x * t
     if mon.status in (None, 0) and not bool(xp.all(s > 0)):
         mon.status, mon.detail = 4, ("(some inverse gains s_i = 1/d_i are <= 0: the linearised "
                                      "solution is not a valid gain vector)")
