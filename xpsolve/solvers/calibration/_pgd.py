@@ -14,11 +14,15 @@ import warnings
 from ..._monitor import Monitor, warn_unreachable_tol
 from ..._options import Interval, IsArray, IsCallable, OneOf, standard_options
 from ..._registry import SolverSpec, register_solver
-from ...backends import device as _device
+from ...backends import device as _device, get_kernel, register_kernel
 from ._common import (check_basis, check_truth, fun_value, identifiability, normalize_scale,
                       not_identifiable_detail, project_gains, recovery_error, warn_nonpositive)
 
 __all__ = ["PGD_OPTIONS", "SUBSPACE_OPTIONS"]
+
+
+register_kernel("calibration_project_gains", generic=project_gains,
+                numba="xpsolve.solvers.calibration._numba_kernels:project_gains_numba")
 
 
 # ----------------------------------------------------------------------------- parametrisations
@@ -48,7 +52,7 @@ class _Plain:
         xp = self.xp
         if self.rho is None:
             return b - xp.mean(b)               # exact hyperplane projection (removes drift)
-        return project_gains(1.0 + b, self.rho, xp) - 1.0
+        return get_kernel("calibration_project_gains", xp)(1.0 + b, self.rho, xp) - 1.0
 
 
 class _Subspace:
@@ -257,8 +261,9 @@ def _solve_pgd_subspace(y, op, *, xp, callback=None, maxiter=10000, tol=1e-10,
 
 
 register_solver(SolverSpec(
-    name="pgd", family="calibration", func=_solve_pgd, options=PGD_OPTIONS,
+    name="pgd", family="calibration", func=_solve_pgd, options=PGD_OPTIONS, numba=True,
     summary="Blind gain calibration by projected gradient descent (Cambareri & Jacques)"))
 register_solver(SolverSpec(
     name="pgd-subspace", family="calibration", func=_solve_pgd_subspace, options=SUBSPACE_OPTIONS,
+    numba=True,
     summary="Blind gain calibration PGD with known subspaces x = Z z, d = 1 + B b"))
