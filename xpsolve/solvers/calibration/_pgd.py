@@ -199,7 +199,9 @@ def _finish(mon, state, op, xp, rho, truth, x_true, d_true, ok, needed, p, m):
         x, g, F, nit, rel = state["x"], state["g"], state["F"], state["nit"], state["rel"]
     if not ok and mon.status == 0:
         mon.status, mon.detail = 4, not_identifiable_detail(p, m, needed)
-    x, g = normalize_scale(x, g, xp)
+    xn, gn = normalize_scale(x, g, xp)
+    if mon.status != 3 or bool(xp.all(xp.isfinite(gn))) and bool(xp.all(xp.isfinite(xn))):
+        x, g = xn, gn                 # a diverged run (status 3) may overflow the rescaling
     if rho is None and mon.status != 3:
         warn_nonpositive(g, xp, stacklevel=7)
     extra = {}

@@ -60,7 +60,7 @@ def _svd_solve(y, op, xp, c):
     return w[:m] / c, w[m:], resid
 
 
-def _cgls(y, op, xp, c, mon, maxiter):
+def _cgls(y, op, xp, c, mon, maxiter, err_of):
     """CGLS on min ||K u - b|| with K(v, x) = (Pi v) * y/c - A x, b = -y; u = (v, x)."""
     p, m = y.shape
     n = op.shape[2]
@@ -87,9 +87,12 @@ def _cgls(y, op, xp, c, mon, maxiter):
         if mon.due(nit):
             rel = xp.sqrt(gamma) / xp.where(norm0 > 0, norm0, 1.0)
             s_now, x_now = 1.0 + (v - xp.mean(v)) / c, x
+            extras = {}
+            if err_of is not None:
+                extras["err"] = lambda s=s_now, x=x_now: err_of(*_to_gains(s, x, xp))
             if mon.check(nit, x=lambda s=s_now, x=x_now: _to_gains(s, x, xp)[0],
                          fun=fun_value(r, xp), metric=rel,
-                         gains=lambda s=s_now, x=x_now: _to_gains(s, x, xp)[1]):
+                         gains=lambda s=s_now, x=x_now: _to_gains(s, x, xp)[1], **extras):
                 break
         q = K(pv, px)
         qq = xp.sum(q * q)
@@ -125,13 +128,16 @@ def _solve_spectral_ls(y, op, *, xp, callback=None, maxiter=1000, tol=1e-12, sol
         solver = "svd" if op.dense is not None and m + n <= SVD_MAX_UNKNOWNS else "cgls"
     rms = float(xp.sqrt(xp.mean(y * y)))
     c = rms if rms > 0 and math.isfinite(rms) else 1.0
+    truth = x_true is not None or d_true is not None
+    err_of = (lambda x, d: recovery_error(x, d, x_true, d_true, xp)[0]) if truth else None
     mon = Monitor("spectral-ls", xp=xp, maxiter=maxiter, tol=tol, metric="ls_resid",
-                  check_every=check_every, history=history, disp=disp, callback=callback)
+                  check_every=check_every, history=history, disp=disp, callback=callback,
+                  columns=("err",) if truth else ())
     if solver == "svd":
         s, x, resid = _svd_solve(y, op, xp, c)
         nit = 0
     else:
-        s, x, resid, nit = _cgls(y, op, xp, c, mon, maxiter)
+        s, x, resid, nit = _cgls(y, op, xp, c, mon, maxiter, err_of)
     t = m / xp.sum(s)                  # fixes the sign and scale of the singular vector
     s, x = s * t, x * t
     if mon.status in (None, 0) and not bool(xp.all(s > 0)):
@@ -141,11 +147,12 @@ def _solve_spectral_ls(y, op, *, xp, callback=None, maxiter=1000, tol=1e-12, sol
     z = op.forward(x)
     F = fun_value(d * z - y, xp)
     if solver == "svd" and mon.status is None:
-        mon.check(0, x=x, fun=F, metric=resid, gains=d)
+        mon.check(0, x=x, fun=F, metric=resid, gains=d,
+                  **({"err": err_of(x, d)} if truth else {}))
     if not ok and mon.status == 0:
         mon.status, mon.detail = 4, not_identifiable_detail(p, m, needed)
     extra = {}
-    if x_true is not None or d_true is not None:
+    if truth:
         err, ex, ed = recovery_error(x, d, x_true, d_true, xp)
         extra = dict(err=float(err), err_x=None if ex is None else float(ex),
                      err_d=None if ed is None else float(ed))
