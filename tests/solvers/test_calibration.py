@@ -384,6 +384,18 @@ def test_linear_operators_match_dense():
                                rtol=1e-8)
 
 
+def test_scipy_operator_with_another_namespace(xp):
+    from scipy.sparse.linalg import aslinearoperator
+
+    y, A, x, d = gaussian_instance(12, 10, 5, seed=15)
+    p, m, n = A.shape
+    res = calibrate_gains(to_xp(xp, y), aslinearoperator(A.reshape(p * m, n)),
+                          options={"maxiter": 40})
+    ref = calibrate_gains(y, A, options={"maxiter": 40})
+    assert_close(res.x, ref.x, rtol=1e-12, atol=1e-13, xp=xp)
+    assert_close(res.gains, ref.gains, rtol=1e-12, xp=xp)
+
+
 def test_pylops_operator():
     pylops = pytest.importorskip("pylops")
     y, A, x, d = gaussian_instance(12, 10, 5, seed=12)

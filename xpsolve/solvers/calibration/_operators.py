@@ -119,9 +119,10 @@ class _StackedLinearOperator:
         return to_numpy(v) if self.host else v
 
     def _out(self, v, like):
-        if self.host:
-            v = self.xp.asarray(np.asarray(v, dtype=np.float64 if like.dtype == self.xp.float64
-                                           else np.float32))
+        if self.host:                               # host round-trip (SciPy operators)
+            from ...backends import asarray_on, device
+
+            v = asarray_on(np.asarray(v, dtype=np.float64), self.xp, device(like), like.dtype)
         return v
 
     def forward(self, x):
