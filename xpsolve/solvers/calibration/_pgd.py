@@ -185,6 +185,8 @@ def _run(method, y, op, param, *, xp, callback, maxiter, tol, step, mu, rho, gai
             extras = dict(gains=g, mu=rule.mu)
             if truth:
                 extras["err"] = (lambda x=x, g=g: recovery_error(x, g, x_true, d_true, xp)[0])
+            if state["nit"] > 0 and float(state["rel"]) == 0.0 and float(state["F"]) > 0.0:
+                mon.stop(2, "(the step no longer changes the iterate at this precision)")
             if mon.check(state["nit"], x=x, fun=state["F"], metric=state["rel"], **extras):
                 break
         state = _step(state, op, y, param, rule, cg, xp)
