@@ -136,11 +136,12 @@ def imaging(figures: Path, size="medium", seed=0):
 
     from xpsolve.backends import to_numpy
     from xpsolve.problems import get_problem
+    from xpsolve.problems.calibration import sensing_operator
 
     prob = get_problem("calibration/randconv_image", size=size, seed=seed)
     side = prob.params["side"]
     res = prob.solve("pgd-subspace")
-    op = prob.data["A"]
+    op = sensing_operator(prob)
     y = np.asarray(prob.data["y"])
     # 'ignore gains': least squares with d = 1; every A_l is circulant, so it is diagonal in Fourier
     F = np.asarray(op.F)

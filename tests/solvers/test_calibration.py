@@ -17,7 +17,7 @@ import xpsolve
 from xpsolve import calibrate_gains
 from xpsolve.backends import namespace_name, to_numpy
 from xpsolve.problems import get_problem
-from xpsolve.problems.calibration import dct_basis
+from xpsolve.problems.calibration import dct_basis, sensing_operator
 from xpsolve.solvers.calibration import RandomConvolution, project_gains
 from xpsolve.solvers.calibration._common import objective_and_grads
 from xpsolve.solvers.calibration._operators import CountingOperator, DenseSensing
@@ -484,7 +484,7 @@ def test_imaging_demo_removes_the_haze():
     res = prob.solve("pgd-subspace")
     assert res.success and prob.metrics(res)["err"] < 1e-6
     # "ignore gains": least squares with d = 1 keeps a large error
-    A = prob.data["A"].todense()
+    A = sensing_operator(prob).todense()
     y = to_numpy(prob.data["y"])
     x_ign = np.linalg.lstsq(A.reshape(-1, A.shape[2]), y.ravel(), rcond=None)[0]
     xt = to_numpy(prob.data["x_true"])

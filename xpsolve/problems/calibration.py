@@ -2,7 +2,8 @@ r"""Blind gain calibration benchmark problems (Cambareri & Jacques, arXiv:1610.0
 
 Every instance is :math:`y_l = \operatorname{diag}(d) A_l x\,(+\,\nu_l)`, :math:`l = 1..p`, solved
 through :func:`xpsolve.calibrate_gains`. ``data`` holds ``y`` (p, m), ``A`` (a dense
-(p, m, n) stack or a :class:`~xpsolve.solvers.calibration.RandomConvolution`), the ground
+(p, m, n) stack) or ``filters`` (random convolutions; :func:`sensing_operator` builds the
+:class:`~xpsolve.solvers.calibration.RandomConvolution`), the ground
 truth ``x_true``, ``d_true`` (mean 1) and, where the instance has them, the subspace bases
 ``Z`` (n, k) and ``B`` (m, h). The verifiable metric is the scale-aligned recovery error
 ``err = max(err_x, err_d)`` (see :func:`xpsolve.solvers.calibration.recovery_error`);
@@ -18,7 +19,7 @@ from ..backends import to_numpy
 from ._base import Problem
 from ._registry import move, register_problem
 
-__all__ = ["gaussian", "subspace", "randconv_image", "dct_basis", "phantom"]
+__all__ = ["gaussian", "subspace", "randconv_image", "dct_basis", "phantom", "sensing_operator"]
 
 
 def dct_basis(n, atoms):
@@ -73,7 +74,19 @@ def _solve(problem, method, *, options=None, callback=None):
         for key in ("x_true", "d_true", "Z", "B"):
             if key in accepted and d.get(key) is not None:
                 opts.setdefault(key, d[key])
-    return calibrate_gains(d["y"], d["A"], method, options=opts, callback=callback)
+    return calibrate_gains(d["y"], sensing_operator(problem), method, options=opts,
+                           callback=callback)
+
+
+def sensing_operator(problem):
+    """The instance's sensing argument: the dense stack ``A``, or the FFT operator built from
+    ``filters`` (kept as an array in ``data`` so every entry of ``data`` is an array or scalar)."""
+    d = problem.data
+    if "filters" in d:
+        from ..solvers.calibration import RandomConvolution
+
+        return RandomConvolution(d["filters"], xp=problem.xp)
+    return d["A"]
 
 
 def _metrics(problem, result):
@@ -91,10 +104,6 @@ def _metrics(problem, result):
 def _build(spec, host, *, size, seed, params, xp, device, dtype):
     arrays = {k: v for k, v in host.items() if isinstance(v, np.ndarray)}
     data = move(arrays, xp, device, dtype)
-    if "filters" in data:
-        from ..solvers.calibration import RandomConvolution
-
-        data["A"] = RandomConvolution(data.pop("filters"), xp=xp)
     data.setdefault("Z", None)
     data.setdefault("B", None)
     reference = {"x_true": host["x_true"], "d_true": host["d_true"]}
