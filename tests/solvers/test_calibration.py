@@ -305,6 +305,13 @@ def test_statuses_maxiter_callback_nonfinite():
     assert res.success and res.err < 1e-8
 
 
+def test_zero_measurements_give_a_finite_answer():
+    _, A, _, _ = gaussian_instance(8, 8, 4, seed=17)
+    with pytest.warns(RuntimeWarning, match="back-projection of y is zero"):
+        res = calibrate_gains(np.zeros((4, 8)), A, options={"maxiter": 5})
+    assert np.all(res.x == 0) and np.all(res.gains == 1) and res.status in (0, 2)
+
+
 def test_history_and_disp(capsys):
     y, A, x, d = gaussian_instance(8, 8, 6, seed=8)
     res = calibrate_gains(y, A, options={"history": True, "disp": True, "check_every": 10,

@@ -122,6 +122,11 @@ def _trial(op, y, param, u, b, gu, gb, mu, cg, xp):
     return u1, b1, x1, g1, z1, fun_value(g1 * z1 - y, xp)
 
 
+def _rel(num, den, xp):
+    """``num / den``, or ``num`` when ``den`` is 0 (a zero iterate, e.g. ``y = 0``)."""
+    return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), num)
+
+
 def _step(state, op, y, param, rule, cg, xp):
     """One PGD iteration; ``state`` = dict(u, b, x, g, z, F, rel, nit)."""
     p, m = y.shape
@@ -136,8 +141,8 @@ def _step(state, op, y, param, rule, cg, xp):
             mu = max(mu * rule.shrink, rule.mu_min)
             u1, b1, x1, g1, z1, F1 = _trial(op, y, param, u, b, gu, gb, mu, cg, xp)
         rule.mu = mu * rule.grow
-    dx = xp.linalg.vector_norm(x1 - x) / xp.linalg.vector_norm(x1)
-    dg = xp.linalg.vector_norm(g1 - g) / xp.linalg.vector_norm(g1)
+    dx = _rel(xp.linalg.vector_norm(x1 - x), xp.linalg.vector_norm(x1), xp)
+    dg = _rel(xp.linalg.vector_norm(g1 - g), xp.linalg.vector_norm(g1), xp)
     return dict(u=u1, b=b1, x=x1, g=g1, z=z1, F=F1, rel=xp.maximum(dx, dg),
                 nit=state["nit"] + 1, mu=mu)
 
@@ -196,7 +201,7 @@ def _run(method, y, op, param, *, xp, callback, maxiter, tol, step, mu, rho, gai
 def _finish(mon, state, op, xp, rho, truth, x_true, d_true, ok, needed, p, m):
     if mon.status == 3 and mon.last_finite is not None:     # return the last finite iterate
         lf = mon.last_finite
-        x, g, F, nit, rel = lf["x"], lf["gains"], lf["fun"], lf["nit"], mon.last_metric
+        x, g, F, nit, rel = lf["x"], lf["gains"], lf["fun"], lf["nit"], lf["metric"]
     else:
         x, g, F, nit, rel = state["x"], state["g"], state["F"], state["nit"], state["rel"]
     if not ok and mon.status == 0:
