@@ -10,9 +10,9 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
-from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
+from .solvers import (BilevelProblem, as_scipy_method, bilevel_minimize, calibrate_gains,
+                      check_oracles, complete_matrix, minimize, solve_ot)
 from .solvers._scipy_methods import HostRoundTripWarning
-from .solvers import complete_matrix
 
 try:
     __version__ = _version("xpsolve")
@@ -20,13 +20,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
-    "BilevelProblem", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec", "as_scipy_method",
-    "bilevel_minimize", "check_oracles", "config_context",
-    "get_config", "get_solver", "list_solvers", "minimize", "register_solver", "set_config",
-    "show_options", "solve_ot",
-    "HostRoundTripWarning",
+    "BilevelProblem", "HostRoundTripWarning", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec",
+    "as_scipy_method", "bilevel_minimize", "calibrate_gains", "check_oracles", "complete_matrix",
+    "config_context", "get_config", "get_solver", "list_solvers", "minimize", "register_solver",
+    "set_config", "show_options", "solve_ot",
 ]
-__all__ += ["complete_matrix"]
 
 
 def __getattr__(name):

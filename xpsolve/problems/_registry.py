@@ -12,7 +12,8 @@ from ..backends import asarray_on, get_namespace
 
 __all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
 
-_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion")  # modules under xpsolve.problems that register problems
+# modules under xpsolve.problems that register problems
+_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration")
 
 
 @dataclasses.dataclass(frozen=True)

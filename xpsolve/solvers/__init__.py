@@ -1,10 +1,10 @@
 """Solver families and their front doors."""
+from . import constrained  # noqa: F401  (registers "adasketch" in the minimize family)
 from ._minimize import as_scipy_method, minimize
 from .bilevel import BilevelProblem, bilevel_minimize, check_oracles
-from .ot import solve_ot
-from . import constrained  # noqa: F401  (registers "adasketch")
+from .calibration import calibrate_gains
 from .completion import complete_matrix
+from .ot import solve_ot
 
 __all__ = ["minimize", "as_scipy_method", "solve_ot", "bilevel_minimize", "BilevelProblem",
-           "check_oracles"]
-__all__ += ["complete_matrix"]
+           "check_oracles", "complete_matrix", "calibrate_gains"]
