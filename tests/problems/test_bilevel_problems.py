@@ -132,7 +132,7 @@ def test_svm_reference_and_metrics(problems):
     peer = prob.reference_peer
     assert 0.9 <= peer["test_accuracy"] <= 1.0 and peer["C"] in np.logspace(-3, 3, 13)
     m = prob.metrics(prob.x0(), prob.y0())
-    assert np.isfinite(m["max_constr"]) and "detection_auc" not in m
+    assert np.isfinite(m["maxcv"]) and "detection_auc" not in m
     flipped = get("svm_weights", flip=0.3)
     assert flipped.flipped.sum() == 90
     # G_x = 0: the constraints involve y only

@@ -1,4 +1,4 @@
-r"""Bilevel problem library (``bilevel-problems.md`` section 3): P1, P2, P3, P5, P6, P7, P8.
+r"""Bilevel problem library: P1, P2, P3, P5, P6, P7, P8.
 
 Every problem is a :class:`xpsolve.BilevelProblem` whose oracles are written with
 the array-API namespace of its data (NumPy, array_api_strict, torch, CuPy), built on
@@ -288,7 +288,7 @@ class LVHBAToy(_LibraryProblem):
         w, ws = np.r_[self._h(x), self._h(y)], np.r_[xs, ys]
         out = {"rel_err_xy": np.linalg.norm(w - ws) / np.linalg.norm(ws),
                "upper": _f(self.upper_value(x, y)), "fun_gap": _f(self.upper_value(x, y)) - 0.05 * n,
-               "max_constr": _f(self.lower_cons(x, y)[0])}
+               "maxcv": max(_f(self.lower_cons(x, y)[0]), 0.0)}
         if lam is not None:
             out["lam_err"] = abs(float(self._h(lam)[0]) - 1.0)
         return out
@@ -1011,7 +1011,7 @@ class SVMWeights(_LibraryProblem):
         out = {"upper": _f(self.upper_value(x, y)),
                "val_accuracy": self._acc(h["Xva"], h["tva"], yh),
                "test_accuracy": self._acc(h["Xte"], h["tte"], yh),
-               "max_constr": float(np.max(self._h(self.lower_cons(x, y))))}
+               "maxcv": max(float(np.max(self._h(self.lower_cons(x, y)))), 0.0)}
         if self.flipped.any():
             from sklearn.metrics import roc_auc_score
 
@@ -1065,15 +1065,15 @@ def _solve(problem, method, *, options=None, callback=None):
 def _metrics(problem, result):
     bp = problem.data["problem"]
     out = bp.metrics(result.x, result.y)
-    if isinstance(bp, LVHBAToy) and result.get("lam") is not None:
-        out["lam_err"] = abs(float(bp._h(result.lam)[0]) - 1.0)
+    if isinstance(bp, LVHBAToy) and result.get("multipliers") is not None:
+        out["lam_err"] = abs(float(bp._h(result.multipliers)[0]) - 1.0)
     return out
 
 
 _SUCCESS = {"quadratic": ("rel_err_xy", 2e-2), "lvhba_toy": ("rel_err_xy", 2e-2),
             "lvhba_eqtoy": ("lower_resid", 1e-8), "ridge_reg": ("phi_gap", 1e-3),
             "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("upper", math.inf),
-            "svm_weights": ("max_constr", 1e-4)}
+            "svm_weights": ("maxcv", 1e-4)}
 
 
 def _build(spec, host, *, size, seed, params, xp, device, dtype):
