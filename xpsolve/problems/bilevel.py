@@ -19,7 +19,6 @@ Notation: ``upper`` = F, ``lower`` = G, ``lower_cons`` = g (constraints ``g <= 0
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -707,8 +706,11 @@ class DataCleaningDigits(_LibraryProblem):
         F = \frac1{n_{val}}\sum_j \mathrm{CE}_j(y).
 
     Metrics: test accuracy; ROC-AUC of :math:`-\sigma(x)` for detecting the changed
-    labels. Reference: test accuracy of the lower model trained on the clean subset
-    (weights 1 on unchanged labels, 0 on changed ones).
+    labels (``detection_auc``) and ``auc_loss`` = 1 - AUC, the registry's success metric
+    (tolerance 0.05: the learned weights flag the changed labels with AUC >= 0.95;
+    uniform weights give 0.5, LV-HBA's 500 iterations about 0.99 on seeds 0 and 1).
+    Reference: test accuracy of the lower model trained on the clean subset (weights 1
+    on unchanged labels, 0 on changed ones).
     """
 
     tags = ("sklearn-data", "stochastic")
@@ -864,6 +866,9 @@ class DataCleaningDigits(_LibraryProblem):
         out = {"upper": _f(self.upper_value(x, y)), "test_accuracy": self._test_acc(self._h(y))}
         if self.changed.any() and (~self.changed).any():
             out["detection_auc"] = float(roc_auc_score(self.changed, -xh))
+            # success metric (lower is better): 1 - AUC of flagging the changed labels by
+            # their learned weights; 0.5 for uniform weights (x = x0)
+            out["auc_loss"] = 1.0 - out["detection_auc"]
         out.update(self._reference)
         return out
 
@@ -1072,7 +1077,7 @@ def _metrics(problem, result):
 
 _SUCCESS = {"quadratic": ("rel_err_xy", 2e-2), "lvhba_toy": ("rel_err_xy", 2e-2),
             "lvhba_eqtoy": ("lower_resid", 1e-8), "ridge_reg": ("phi_gap", 1e-3),
-            "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("upper", math.inf),
+            "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("auc_loss", 5e-2),
             "svm_weights": ("maxcv", 1e-4)}
 
 
