@@ -156,7 +156,7 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
                        operator="auto", hessian_modification="auto", hessian_shift=None,
                        xi_g=None, psi=None, upsilon=None, norm_estimate="auto", norm_probes=8,
                        lanczos_steps=30, inner_solver="sketch", on_inner_cap="auto",
-                       cap_rtol="auto", recompute_every=100, divergence_limit=1e20,
+                       cap_rtol="auto", recompute_every=100, divergence_limit=1e10,
                        check_every=1, history=False, disp=False):
     r"""Equality-constrained minimisation by AdaSketch-Newton (Hong, Na, Mahoney and Kolar, 2023).
 
@@ -372,6 +372,7 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         mon.stop(3, f"At x0: {exc}.")
         return _finish(cfg, st, mon)
     st.kkts.append(_kkt(st.pt, xp))
+    st.start = (st.pt.f, float(xp.max(xp.abs(x0))) if cfg.n else 0.0)
     while True:
         if mon.due(st.nit) and mon.check(
                 st.nit, x=st.pt.x, fun=st.pt.f, metric=st.kkts[-1], multipliers=st.pt.lam,
@@ -825,13 +826,20 @@ def _after_step(cfg, st, s):
         return 2, (f"Step {s.step:.2e} too small to change the iterate at iteration {st.nit} "
                    f"(KKT residual {kkt:.3e}); the inner solves are probably too inexact "
                    "(raise max_inner).")
-    if st.pt.f < -lim:
-        return 2, (f"f(x) = {st.pt.f:.3e} < -divergence_limit = {-lim:g} at iteration "
-                   f"{st.nit}: the objective appears unbounded below on the feasible set.")
+    # divergence, measured against the starting point (scale-free): the objective falling by
+    # more than divergence_limit * max(1, |f(x0)|), or the iterates growing as much
+    ref = st.start
+    drop = lim * max(1.0, abs(ref[0]))
+    if st.pt.f < ref[0] - drop:
+        return 2, (f"f(x) = {st.pt.f:.3e} fell below f(x0) - {drop:.1e} (divergence_limit = "
+                   f"{lim:g} times max(1, |f(x0)|)) at iteration {st.nit}: the objective appears "
+                   "unbounded below on the feasible set (raise divergence_limit if the problem "
+                   "is only badly scaled).")
     xmax = float(cfg.xp.max(cfg.xp.abs(st.pt.x)))
-    if not xmax <= lim:
-        return 2, (f"max |x_i| = {xmax:.3e} > divergence_limit = {lim:g} at iteration "
-                   f"{st.nit}: the iterates diverge (the problem may be unbounded).")
+    if not xmax <= lim * max(1.0, ref[1]):
+        return 2, (f"max |x_i| = {xmax:.3e} exceeds divergence_limit = {lim:g} times "
+                   f"max(1, max |x0_i|) at iteration {st.nit}: the iterates diverge (the "
+                   "problem may be unbounded).")
     return None
 
 
