@@ -16,6 +16,15 @@ def _norm(v, xp):
     return float(xp.linalg.vector_norm(v))
 
 
+def _rel(num, scale, floor):
+    """``num / max(scale, floor)``; NaN when any input is not finite (a NaN is a failure)."""
+    num, scale, floor = float(num), float(scale), float(floor)
+    if not (math.isfinite(num) and math.isfinite(scale) and math.isfinite(floor)):
+        return math.nan
+    den = max(scale, floor)
+    return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+
 def _dir_deriv(fun, t_scale, xp):
     """Five-point central derivative at t = 0 of the scalar or vector map ``fun(t)``."""
     h = t_scale
@@ -147,7 +156,7 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
                 else:
                     fd = _dir_deriv(lambda t: float(val(x, y + t * u)), h, xp)
                 an = float(xp.sum(g * u))
-                record(gname, abs(an - fd) / max(_norm(g, xp), floor))
+                record(gname, _rel(abs(an - fd), _norm(g, xp), floor))
     if problem.provides("lower_grad"):
         lg = problem.lower_grad
         for name, idx in (("lower_hvp_yy", 1), ("lower_jvp_xy", 0)):
@@ -161,7 +170,7 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
                 h = step(y)
                 fd = _dir_deriv(lambda t: lg(x, y + t * v)[idx], h, xp)
                 floor = 1e-4 * (1.0 + _norm(lg(x, y)[idx], xp))
-                record(name, _norm(an - fd, xp) / max(_norm(an, xp), floor))
+                record(name, _rel(_norm(an - fd, xp), _norm(an, xp), floor))
     if getattr(problem, "n_cons", 0) and problem.provides("lower_cons") and \
             problem.provides("lower_cons_vjp") and "lower_cons_vjp" not in problem.approximate_oracles:
         lam = xp.asarray(gen.standard_normal(problem.n_cons), dtype=dt, **on)
@@ -179,7 +188,7 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
                 else:
                     fd = _dir_deriv(lambda t: float(xp.sum(lam * problem.lower_cons(x, y + t * u))), h, xp)
                 an = float(xp.sum(g * u))
-                record("lower_cons_vjp", abs(an - fd) / max(_norm(g, xp), floor))
+                record("lower_cons_vjp", _rel(abs(an - fd), _norm(g, xp), floor))
     failed = sorted(k for k, v in errors.items() if not v <= rtol)
     for k in failed:
         reasons.setdefault(k, f"error {errors[k]:.2e} against finite differences > rtol {rtol:g}")
