@@ -123,3 +123,26 @@ def test_float32_input_returns_float32():
     assert res.x.dtype == np.float32 and res.multipliers.dtype == np.float32
     assert res.success and res.kkt <= 1e-4
     np.testing.assert_allclose(res.x, np.full(3, 1 / 3), atol=1e-4)
+
+
+def _xp_problem(xp, dtype):
+    n = 3
+    one = xp.ones((1, n), dtype=dtype)
+    return dict(
+        jac=lambda x: 2 * x, hess=lambda x: 2 * xp.eye(n, dtype=dtype),
+        constraints={"type": "eq", "fun": lambda x: xp.reshape(xp.sum(x) - 1.0, (1,)),
+                     "jac": lambda x: one, "hess": lambda x, v: xp.zeros((n, n), dtype=dtype)})
+
+
+def test_float32_and_nan_trial_points_on_every_backend(xp):
+    d = _xp_problem(xp, xp.float32)
+    x0 = xp.asarray([1.0, 2.0, 3.0], dtype=xp.float32)
+    res = xpsolve.minimize(lambda x: float(xp.sum(x * x)), x0, method="adasketch",
+                           options={"seed": 0}, **d)
+    assert res.x.dtype == xp.float32 and res.multipliers.dtype == xp.float32
+    assert res.success and res.kkt <= 1e-4
+    d = _xp_problem(xp, xp.float64)
+    res = xpsolve.minimize(
+        lambda x: float(xp.sum(x * x)) if float(x[0]) < 0.2 else math.nan,
+        xp.zeros(3, dtype=xp.float64), method="adasketch", options={"seed": 0}, **d)
+    assert res.status == 3 and "non-finite" in res.message and float(res.x[0]) < 0.2

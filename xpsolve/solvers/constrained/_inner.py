@@ -162,7 +162,7 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
                 break
             c = min(chunk, jmax - steps)
             S = rng.standard_normal((c, N))
-            S = S if numpy_ns else asarray_on(S, xp, dev)
+            S = S if numpy_ns else asarray_on(S, xp, dev, dtype)
             z, r, k = kern(Kobj, z, r, b, S, thresh, recompute_every, start + steps, xp=xp)
             steps += k
             if k < c:
@@ -199,7 +199,7 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
             if sketch == "block-gaussian":
-                S = asarray_on(rng.standard_normal((N, q)), xp, dev)
+                S = asarray_on(rng.standard_normal((N, q)), xp, dev, dtype)
                 U = _apply_cols(op, S)
                 Str = S.T @ r
             else:
