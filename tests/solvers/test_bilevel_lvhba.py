@@ -1,4 +1,5 @@
-"""LV-HBA correctness checks (lv-hba.md section 3) and the bilevel front door's contract."""
+"""LV-HBA correctness checks (closed-form toys, invariants, value-function gradients) and the
+bilevel front door's contract."""
 import math
 import warnings
 
@@ -52,7 +53,7 @@ def toy_runs():
 def test_t1_toy_thresholds(toy_runs):
     prob, runs = toy_runs
     m = _toy_err(prob, runs[5000])
-    # spec T1 thresholds at K = 5000 (observed: 1.6e-2, 1.4e-3, 3.5e-3 F-gap)
+    # thresholds at K = 5000 (observed: 1.6e-2, 1.4e-3, 3.5e-3 F-gap)
     assert m["rel_err_xy"] <= 5e-2
     assert m["lam_err"] <= 1e-2
     assert abs(runs[5000].fun / 10 - 0.05) <= 5e-3

@@ -1,4 +1,5 @@
-"""AdaSketch-Newton (method "adasketch"): spec checks of augmented-lagrangian-sketching.md section 3."""
+"""AdaSketch-Newton (method "adasketch"): merit gradient, descent identity, sketch invariants,
+schedules, exact QP steps, the HS/BT collection, backends, statuses and input checks."""
 import math
 
 import numpy as np
@@ -30,7 +31,7 @@ def _hs6(xp=np):
                                                                0 * v[0]]), (2, 2))})
 
 
-# ------------------------------------------------------------------ spec 3.1: merit gradient
+# ------------------------------------------------------------------ merit gradient
 def _cubic_problem(rng, n=6, m=3):
     a = rng.standard_normal(n)
     Q = rng.standard_normal((n, n))
@@ -75,7 +76,7 @@ def test_merit_gradient_matches_finite_differences():
     assert np.linalg.norm(g_fd - g_an) <= 1e-6 * np.linalg.norm(g_an)
 
 
-# ------------------------------------------------------------------ spec 3.2: descent identity
+# ------------------------------------------------------------------ descent identity
 def test_descent_identity_exact_solve():
     rng = np.random.default_rng(1)
     n, m = 8, 3
@@ -95,7 +96,7 @@ def test_descent_identity_exact_solve():
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
 
 
-# ------------------------------------------------------------------ spec 3.3: sketch invariants
+# ------------------------------------------------------------------ sketch invariants
 def _random_kkt(seed=0, n=30, m=10):
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((n, n))
@@ -142,7 +143,7 @@ def test_sketch_reaches_tight_tolerance(sketch):
     thresh = 1e-10 * np.linalg.norm(b)
     z, r, steps, flops = sketch_solve(op, z0, -b, b, thresh, 10 ** 6, sketch=sketch, rng=rng,
                                       start=0)
-    assert np.linalg.norm(Kd @ z - b) <= 1.01 * thresh  # spec: within 1e6 steps
+    assert np.linalg.norm(Kd @ z - b) <= 1.01 * thresh  # within 1e6 steps
     assert 0 < steps < 10 ** 6 and flops > 0
 
 
@@ -211,7 +212,7 @@ def test_fused_generic_block_stops_at_the_sequential_step():
     assert k == 5 and not np.any(z)
 
 
-# ------------------------------------------------------------------ spec 3.4: monotone schedules
+# ------------------------------------------------------------------ monotone schedules
 def test_monotone_schedules_and_merit_decrease():
     p = get_problem("constrained/hs7")
     res = p.solve("adasketch", options={"seed": 0, "tol": 1e-8, "history": True})
@@ -225,7 +226,7 @@ def test_monotone_schedules_and_merit_decrease():
     assert res.nit == len(res.alphas) == len(res.kkt_path) - 1
 
 
-# ------------------------------------------------------------------ spec 3.5: QPs
+# ------------------------------------------------------------------ QPs
 @pytest.mark.parametrize("name", ["hs28", "hs48", "hs51", "bt3", "genhs28"])
 def test_qp_one_iteration(name):
     p = get_problem(f"constrained/{name}", size="tiny")
@@ -243,7 +244,7 @@ def test_pde3_unit_steps():
     assert p.metrics(res)["rel_f_err"] <= 1e-4
 
 
-# ------------------------------------------------------------------ spec 3.6: small nonlinear set
+# ------------------------------------------------------------------ small nonlinear set
 SUBSET = ["hs6", "hs7", "hs40", "hs42", "hs56", "hs78", "bt5", "bt11", "bt4"]
 
 
@@ -326,7 +327,7 @@ def test_local_rate_and_superlinear_variant():
     assert sup.success and ks[-1] / ks[-2] < 0.1
 
 
-# ------------------------------------------------------------------ spec 3.8 / 3.9
+# ------------------------------------------------------------------ 
 def test_reproducible_same_seed():
     p = get_problem("constrained/hs40")
     a = p.solve("adasketch", options={"seed": 7, "tol": 1e-8})
@@ -339,7 +340,7 @@ def test_reproducible_same_seed():
 @pytest.mark.parametrize("name", ["hs6", "hs40"])
 def test_backends_agree_with_numpy(backend, name):
     xp = _ns(backend)
-    # spec 3.9: same draws (one host generator) -> same iterates. NumPy runs the
+    # same draws (one host generator) -> same iterates. NumPy runs the
     # step-by-step Numba twins, the other namespaces the fused generic blocks: full
     # solves, same step counts, iterates equal to rounding (1e-10)
     opts = {"seed": 0, "tol": 1e-6}
@@ -355,7 +356,7 @@ def test_backends_agree_with_numpy(backend, name):
     np.testing.assert_allclose(res.kkt_path, ref.kkt_path, rtol=1e-6, atol=1e-12)
 
 
-# ------------------------------------------------------------------ spec 3.10 and status codes
+# ------------------------------------------------------------------ status codes
 def test_singular_jacobian_hs61():
     p = get_problem("constrained/hs61")
     res = p.solve("adasketch", options={"seed": 0})

@@ -206,9 +206,13 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     Options
     -------
     tol : float, default 1e-4
-        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (paper: 1e-4).
+        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (paper: 1e-4); success
+        is decided on the returned ``kkt``.
     maxiter : int, default 10000
         Maximum outer iterations.
+    check_every : int, default 1
+        Check points (tolerance and iteration-limit tests, callback, ``history`` and
+        ``disp`` rows) every ``check_every`` outer iterations, from iteration 0.
     max_inner : int, default 100000
         Sketch steps per pass of the inner loop (the cap restarts after each
         penalty adaptation, as in the released code).
@@ -236,8 +240,22 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         taken from IPOPT's line search, not in the paper): once the predicted
         decrease is below the rounding error of the merit value, a full step that
         does not visibly increase it is accepted.
-    eps_g : float, default 1e-2
-        Singularity threshold: stop with status 4 when ``lambda_min(G G^T) < eps_g`` (LICQ).
+    eps_g : float, optional
+        Singularity threshold of the LICQ test (status 4 below it). Default 1e-10 for
+        ``licq="relative"``, 1e-2 (the paper's) for ``licq="absolute"``. A numerically
+        zero ``lambda_min(G G^T)`` (below ``100 eps ||G||_F^2``, e.g. redundant
+        constraints) stops the run whatever ``eps_g``.
+    licq : {"relative", "absolute"}, default "relative"
+        "absolute" (paper): ``lambda_min(G G^T) < eps_g``. "relative" (deviation,
+        scale-invariant): ``lambda_min(D^-1 G G^T D^-1) < eps_g`` with ``D`` the norms
+        of the constraint gradients, so scaling a constraint does not change the
+        verdict (the absolute rule calls a well-posed problem singular when one
+        constraint is multiplied by 0.05). Matrix-free runs estimate ``D`` with
+        ``norm_probes`` Gaussian probes.
+    divergence_limit : float, default 1e10
+        Stop with status 2 when ``f(x) < f(x0) - divergence_limit * max(1, |f(x0)|)``
+        (the objective appears unbounded below on the feasible set) or ``max |x_i| >
+        divergence_limit * max(1, max |x0_i|)`` (not in the paper).
     eps_h : float, default 1e-6
         Reduced-Hessian threshold of the Hessian modification.
     theta : float in (0, 1] or callable, default 1.0
@@ -301,24 +319,33 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     recompute_every : int, default 100
         Sketch steps between exact residual recomputations ``r = K z - b``.
     history : bool, default False
-        Record per-iteration ``fun``, ``kkt``, ``alpha``, ``mu``, ``nu``, ``delta``,
-        ``inner_steps``, ``inner_flops``, ``merit`` and ``time`` in ``result.history``.
+        Record ``nit``, ``fun``, ``kkt``, ``alpha``, ``mu``, ``nu``, ``delta``,
+        ``inner_steps``, ``inner_flops``, ``merit`` and ``time`` at each check point in
+        ``result.history`` (NaN for the step quantities at iteration 0).
     disp : bool, default False
-        Print one line per outer iteration.
+        Print one line per check point.
+    callback : callable, optional
+        ``callback(intermediate_result)`` at every check point with ``x``, ``fun``,
+        ``nit``, ``kkt``, ``multipliers``, ``alpha``, ``mu``, ``nu``, ``delta``,
+        ``inner_steps``, ``inner_flops``, ``merit``; :class:`StopIteration` stops the
+        run (status 99).
 
     Returns
     -------
     OptimizeResult
-        ``x``, ``fun``, ``multipliers`` (lambda), ``kkt`` (KKT residual per iterate,
-        starting at x0), ``kkt_residual`` (final), ``nit`` (outer iterations),
+        ``x`` (input namespace, device and dtype), ``fun``, ``multipliers`` (lambda),
+        ``kkt`` (final KKT residual, the reported metric), ``kkt_path`` (KKT residual
+        per iterate, starting at x0), ``nit`` (outer iterations),
         ``n_inner`` (total sketch steps or Krylov iterations), ``inner_steps`` (per
         iteration), ``inner_flops``, ``alphas``, ``nfev``, ``njev``, ``nhev`` (objective
         values / gradients / Hessians or Hessian products), ``ncev``, ``ncjev``
         (constraint values / Jacobians or products), ``maxcv`` (max |c_i(x)|), final
         ``mu``, ``nu``, ``delta``, ``n_inner_capped`` (passes that ended above their
         accuracy target), ``n_inner_fallback`` (passes finished by ``on_inner_cap``),
-        ``status``: 0 KKT tolerance reached, 1 ``maxiter``, 2 line search failed,
-        3 non-finite value (last finite iterate returned), 4 singular constraint
+        ``status``: 0 KKT tolerance reached, 1 ``maxiter``, 2 line search failed, step
+        too small to move the iterate, or divergence (``divergence_limit``), 3
+        non-finite value (at x0, in a Hessian or direction, or at the trial points that
+        cut the step; the last finite iterate is returned), 4 singular constraint
         Jacobian (LICQ), 99 callback.
 
     Notes
@@ -327,7 +354,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     Frobenius norms, the singularity test, the Hessian shift on the null space, the
     inner/penalty double loop with warm start. Inferred (options): the superlinear
     theta rules, the extension sketches, the "none"/"fixed_shift" modifications, the
-    Lanczos/Hutchinson estimates and the periodic residual recomputation. Four quirks
+    Lanczos/Hutchinson estimates and the periodic residual recomputation. Deviations
+    (options): the scale-invariant LICQ test (``licq``), the divergence stop, the
+    ``on_inner_cap`` safeguard and the Armijo rounding relaxation. Four quirks
     of the released code are not reproduced: the merit gradient uses the Lagrangian
     Hessian H (not the Hessian of f), the first inner residual is ``K 0 - b = -b``, the
     residual is updated incrementally (not recomputed densely each step), and the
