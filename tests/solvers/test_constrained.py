@@ -14,7 +14,7 @@ from xpsolve.solvers.constrained._adasketch import _evaluate, _merit
 from xpsolve.solvers.constrained._inner import KKTOperator, sketch_solve
 from xpsolve.solvers.constrained._oracle import Oracle
 
-from ..helpers import BACKENDS, namespace as _ns
+from ..helpers import namespace as _ns
 
 
 def _hs6(xp=np):

@@ -215,9 +215,10 @@ def _residual(cfg, s, new, k):
     """
     xp = cfg.xp
     a_ = cfg.alpha_k(k)
-    sq = float(xp.sum((new.x - s.x) ** 2) + xp.sum((new.y - s.y) ** 2)) / a_ ** 2
+    sq = (xp.sum((new.x - s.x) ** 2) + xp.sum((new.y - s.y) ** 2)) / a_ ** 2
     if cfg.n_cons:
-        sq += float(xp.sum((new.z - s.z) ** 2)) / cfg.beta_k(k) ** 2
+        sq = sq + xp.sum((new.z - s.z) ** 2) / cfg.beta_k(k) ** 2
+    sq = float(sq)  # one host synchronisation per check point
     return math.sqrt(sq) if math.isfinite(sq) else math.nan
 
 
