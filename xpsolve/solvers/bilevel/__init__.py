@@ -53,7 +53,8 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         projected onto C before the first iteration.
     method : str or callable
         ``"lv-hba"`` (default). A callable is called as
-        ``method(problem, x0, y0, xp=xp, callback=callback, **options)``.
+        ``method(problem, x0, y0, callback=callback, **options)``, with ``xp=xp``
+        when its signature names an ``xp`` parameter.
     options : dict, optional
         Method options; ``xpsolve.show_options("lv-hba")`` lists them. For
         ``"lv-hba"``:
