@@ -321,7 +321,7 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     history : bool, default False
         Record ``nit``, ``fun``, ``kkt``, ``alpha``, ``mu``, ``nu``, ``delta``,
         ``inner_steps``, ``inner_flops``, ``merit`` and ``time`` at each check point in
-        ``result.history`` (NaN for the step quantities at iteration 0).
+        ``result.history`` (``alpha`` and ``merit`` are NaN at iteration 0).
     disp : bool, default False
         Print one line per check point.
     callback : callable, optional
@@ -428,6 +428,7 @@ class _State:
         self.alpha = self.merit = math.nan
         self.steps_it, self.flops_it = 0, 0.0
         self.eye = None
+        self.start = None  # (f(x0), max |x0_i|): the reference of the divergence test
 
 
 def _setup(oracle, x0, xp, hess, o):
