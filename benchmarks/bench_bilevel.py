@@ -73,7 +73,7 @@ def bench_toy(n, form, K, kkt=True):
     wall = time.perf_counter() - t
     tm = Timer(prob, every=50)
     bilevel_minimize(prob, options={**opts, "check_every": 50}, callback=tm)
-    m = prob.metrics(res.x, res.y, res.lam)
+    m = prob.metrics(res.x, res.y, res.multipliers)
     row = {"n": n, "form": form, "K": K, "rel_err_xy": m["rel_err_xy"], "lam_err": m["lam_err"],
            "F_gap": m["fun_gap"], "wall_s": wall, "per_iter_us": 1e6 * wall / K,
            "time_to_2e-2": tm.time_to(2e-2), "time_to_1e-2": tm.time_to(1e-2),
@@ -87,7 +87,7 @@ def bench_toy(n, form, K, kkt=True):
     if kkt:
         t = time.perf_counter()
         rk = kkt_trust_constr(prob, maxiter=3000 if n <= 10 else 500)
-        mk = prob.metrics(rk.x, rk.y, rk.lam)
+        mk = prob.metrics(rk.x, rk.y, rk.multipliers)
         row["kkt"] = {"rel_err_xy": mk["rel_err_xy"], "lam_err": mk["lam_err"],
                       "wall_s": time.perf_counter() - t, "nit": rk.nit, "message": rk.message}
     return row

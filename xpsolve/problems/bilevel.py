@@ -1,4 +1,4 @@
-r"""Bilevel problem library (``bilevel-problems.md`` section 3): P1, P2, P3, P5, P6, P7, P8.
+r"""Bilevel problem library: P1, P2, P3, P5, P6, P7, P8.
 
 Every problem is a :class:`xpsolve.BilevelProblem` whose oracles are written with
 the array-API namespace of its data (NumPy, array_api_strict, torch, CuPy), built on
@@ -19,7 +19,6 @@ Notation: ``upper`` = F, ``lower`` = G, ``lower_cons`` = g (constraints ``g <= 0
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -288,7 +287,7 @@ class LVHBAToy(_LibraryProblem):
         w, ws = np.r_[self._h(x), self._h(y)], np.r_[xs, ys]
         out = {"rel_err_xy": np.linalg.norm(w - ws) / np.linalg.norm(ws),
                "upper": _f(self.upper_value(x, y)), "fun_gap": _f(self.upper_value(x, y)) - 0.05 * n,
-               "max_constr": _f(self.lower_cons(x, y)[0])}
+               "maxcv": max(_f(self.lower_cons(x, y)[0]), 0.0)}
         if lam is not None:
             out["lam_err"] = abs(float(self._h(lam)[0]) - 1.0)
         return out
@@ -707,8 +706,11 @@ class DataCleaningDigits(_LibraryProblem):
         F = \frac1{n_{val}}\sum_j \mathrm{CE}_j(y).
 
     Metrics: test accuracy; ROC-AUC of :math:`-\sigma(x)` for detecting the changed
-    labels. Reference: test accuracy of the lower model trained on the clean subset
-    (weights 1 on unchanged labels, 0 on changed ones).
+    labels (``detection_auc``) and ``auc_loss`` = 1 - AUC, the registry's success metric
+    (tolerance 0.05: the learned weights flag the changed labels with AUC >= 0.95;
+    uniform weights give 0.5, LV-HBA's 500 iterations about 0.99 on seeds 0 and 1).
+    Reference: test accuracy of the lower model trained on the clean subset (weights 1
+    on unchanged labels, 0 on changed ones).
     """
 
     tags = ("sklearn-data", "stochastic")
@@ -864,6 +866,9 @@ class DataCleaningDigits(_LibraryProblem):
         out = {"upper": _f(self.upper_value(x, y)), "test_accuracy": self._test_acc(self._h(y))}
         if self.changed.any() and (~self.changed).any():
             out["detection_auc"] = float(roc_auc_score(self.changed, -xh))
+            # success metric (lower is better): 1 - AUC of flagging the changed labels by
+            # their learned weights; 0.5 for uniform weights (x = x0)
+            out["auc_loss"] = 1.0 - out["detection_auc"]
         out.update(self._reference)
         return out
 
@@ -1011,7 +1016,7 @@ class SVMWeights(_LibraryProblem):
         out = {"upper": _f(self.upper_value(x, y)),
                "val_accuracy": self._acc(h["Xva"], h["tva"], yh),
                "test_accuracy": self._acc(h["Xte"], h["tte"], yh),
-               "max_constr": float(np.max(self._h(self.lower_cons(x, y))))}
+               "maxcv": max(float(np.max(self._h(self.lower_cons(x, y)))), 0.0)}
         if self.flipped.any():
             from sklearn.metrics import roc_auc_score
 
@@ -1065,15 +1070,15 @@ def _solve(problem, method, *, options=None, callback=None):
 def _metrics(problem, result):
     bp = problem.data["problem"]
     out = bp.metrics(result.x, result.y)
-    if isinstance(bp, LVHBAToy) and result.get("lam") is not None:
-        out["lam_err"] = abs(float(bp._h(result.lam)[0]) - 1.0)
+    if isinstance(bp, LVHBAToy) and result.get("multipliers") is not None:
+        out["lam_err"] = abs(float(bp._h(result.multipliers)[0]) - 1.0)
     return out
 
 
 _SUCCESS = {"quadratic": ("rel_err_xy", 2e-2), "lvhba_toy": ("rel_err_xy", 2e-2),
             "lvhba_eqtoy": ("lower_resid", 1e-8), "ridge_reg": ("phi_gap", 1e-3),
-            "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("upper", math.inf),
-            "svm_weights": ("max_constr", 1e-4)}
+            "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("auc_loss", 5e-2),
+            "svm_weights": ("maxcv", 1e-4)}
 
 
 def _build(spec, host, *, size, seed, params, xp, device, dtype):

@@ -16,8 +16,8 @@ Metrics: ``kkt`` (KKT residual with least-squares multipliers, solver independen
 
 Sources: Hock and Schittkowski (1981); Boggs and Tolle (1989), CUTEst versions;
 CUTEst GENHS28, ORTHREGB, DTOC3; the PDE and logistic-regression problems of Hong,
-Na, Mahoney and Kolar (ICML 2023). Verified optimal values:
-``/work/shared/specs/equality-constrained-problems.md`` (several published optima corrected there).
+Na, Mahoney and Kolar (ICML 2023). The optimal values ``f_opt`` were verified by
+solving each instance to high accuracy (several published optima are corrected).
 """
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 r"""Bilevel optimisation: the ``bilevel_minimize`` front door, the oracle protocol and LV-HBA."""
 from __future__ import annotations
 
-from ..._options import validate_options
-from ..._registry import get_solver
+from ..._frontdoor import dispatch
 from ...backends import as_float_array, check_finite, get_namespace, namespace_name
 from . import _lvhba  # noqa: F401  (registers "lv-hba")
 from ._protocol import BilevelProblem, CountingProblem, check_oracles
@@ -54,7 +53,8 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         projected onto C before the first iteration.
     method : str or callable
         ``"lv-hba"`` (default). A callable is called as
-        ``method(problem, x0, y0, xp=xp, callback=callback, **options)``.
+        ``method(problem, x0, y0, callback=callback, **options)``, with ``xp=xp``
+        when its signature names an ``xp`` parameter.
     options : dict, optional
         Method options; ``xpsolve.show_options("lv-hba")`` lists them. For
         ``"lv-hba"``:
@@ -67,21 +67,27 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         - ``r`` (box :math:`Z = [0, r]^l`, 10), ``cap_multiplier`` (also cap lam at
           r, True), ``theta0``, ``lam0``, ``z0`` (default y^0, min(1, r), min(1, r));
         - ``tol_stat``, ``tol_gap``, ``patience`` (optional stopping test, see Notes);
+        - ``feas_tol`` (1e-4): largest lower-level constraint violation of a returned
+          iterate before the run reports status 4 (infeasible);
         - ``proj_tol`` (1e-6), ``proj_maxiter`` (100): polyhedral projection;
-        - ``check_every`` (1), ``history``, ``record_every`` (10), ``disp``;
-        - ``stochastic`` (experimental minibatch oracles), ``batch_size``, ``rng``.
+        - ``check_every`` (1), ``history``, ``disp``: check points (residual,
+          non-finite test, callback, history rows) every ``check_every`` iterations;
+        - ``stochastic`` (experimental minibatch oracles), ``batch_size``, ``seed``.
     callback : callable, optional
-        ``callback(intermediate_result)`` every ``check_every`` iterations with
-        ``x``, ``y``, ``z``, ``theta``, ``lam``, ``nit``, ``fun`` and ``c_k``;
-        raise :class:`StopIteration` to stop (status 99).
+        ``callback(intermediate_result)`` at every check point with ``x``, ``y``,
+        ``z``, ``theta``, ``multipliers``, ``nit``, ``fun``, ``residual``,
+        ``ll_gap``, ``maxcv`` and ``c_k`` (each meaning what the final result's key
+        means); raise :class:`StopIteration` to stop (status 99). SciPy's legacy
+        ``callback(xk)`` form gets ``x``.
 
     Returns
     -------
     OptimizeResult
-        ``x``, ``y``; ``fun`` = :math:`F(x, y)`; ``lam`` (= ``multipliers``),
+        ``x``, ``y``; ``fun`` = :math:`F(x, y)`; ``multipliers`` (lam),
         ``z``, ``theta``; ``ll_gap`` (estimate of :math:`G(x, y) - v_\gamma`),
-        ``max_constr`` (max g(x, y)), ``maxcv``; ``residual`` (projected-gradient
-        residual of the penalised problem, when computed); ``n_calls`` (oracle
+        ``maxcv`` (:math:`\max(0, \max_i g_i(x, y))`); ``residual`` (step
+        residual of the penalised problem at the last check point, the reported
+        metric; NaN when no iteration ran); ``n_calls`` (oracle
         name -> count); ``approximate_oracles`` (oracles served by finite
         differences); ``nit``, ``nfev`` (value calls), ``njev`` (gradient calls),
         ``success``, ``status``, ``message``, ``history``, ``backend``,
@@ -124,11 +130,16 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
     Inferred (options): the cap of lam at r (``cap_multiplier``), the default step
     sizes and ``maxiter``, the free-sign treatment of equality rows, the optional
     stopping test. Without ``tol_stat``/``tol_gap`` the method runs ``maxiter``
-    iterations and reports status 0 ("fixed budget"); with them it stops when the
-    step residual :math:`\|(x, y, z)^{k+1} - (x, y, z)^k\|/\text{step}` and
-    :math:`|G(x, y) - \hat v|` stay below them for ``patience`` iterations
-    (status 1 otherwise). Non-finite iterates stop the run with status 3 and the
-    last finite iterate. The last iterate is returned: the iteration is not
+    iterations and reports status 1 (a budget is not a convergence proof); with
+    them it stops with status 0 when the step residual
+    :math:`\|(x, y, z)^{k+1} - (x, y, z)^k\|/\text{step}` and
+    :math:`|G(x, y) - \hat v|` stay below them for ``patience`` consecutive check
+    points (status 1 at ``maxiter`` otherwise; status 2 if the full-batch gap of the
+    returned iterate misses ``tol_gap`` after a minibatch test passed). Non-finite
+    iterates or values stop the run with status 3 and the last finite iterate; a
+    returned iterate violating the lower-level constraints by more than
+    ``feas_tol`` (an empty joint set C, or an unconverged projection) gives status 4.
+    Oracles returning arrays of the wrong shape raise ``ValueError``. The last iterate is returned: the iteration is not
     monotone (on the coupled toy the error first grows before it converges) and
     its final error is dominated by the penalty bias :math:`O(1/c_K)`.
 
@@ -152,8 +163,8 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
     ...     cons_matrices=(np.zeros((1, 2)), -np.ones((1, 2)), -np.ones(1)))
     >>> res = bilevel_minimize(prob, np.ones(2), np.ones(2),
     ...                        options={"maxiter": 3000, "alpha": 0.05, "eta": 0.05, "c0": 5.0})
-    >>> np.round(res.y, 2), res.success
-    (array([0.5, 0.5]), True)
+    >>> np.round(res.y, 2), res.status   # a fixed budget ends with status 1
+    (array([0.5, 0.5]), 1)
     """
     if not isinstance(problem, BilevelProblem):
         raise TypeError(f"problem must be a BilevelProblem; got {type(problem).__name__} "
@@ -163,10 +174,5 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         raise ValueError("problem.dtype is not set")
     x0 = _start(x0, "x0", problem.dim_x, problem, xp, "x0")
     y0 = _start(y0, "y0", problem.dim_y, problem, xp, "y0")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
-    if callable(method):
-        return method(problem, x0, y0, xp=xp, callback=callback, **dict(options or {}))
-    spec = get_solver(method, family="bilevel")
-    opts = validate_options(spec.name, spec.options, options)
-    return spec.func(problem, x0, y0, xp=xp, callback=callback, **opts)
+    return dispatch("bilevel", method, (problem, x0, y0), xp=xp, options=options,
+                    callback=callback)

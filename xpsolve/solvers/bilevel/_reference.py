@@ -3,7 +3,7 @@ r"""Reference solvers for bilevel benchmarks (private; not part of the public AP
 - :func:`kkt_trust_constr`: the single-level KKT reformulation of a bilevel problem
   with a linear joint feasible set (``cons_structure``) or no lower constraints,
   solved by :func:`scipy.optimize.minimize` with ``method="trust-constr"``
-  (LV-HBA spec, benchmark B1). Variables :math:`(x, y, \lambda)`:
+  (the LV-HBA benchmark's KKT peer). Variables :math:`(x, y, \lambda)`:
 
   .. math::
 
@@ -107,7 +107,7 @@ def kkt_trust_constr(problem, x0=None, y0=None, *, maxiter=1000, gtol=1e-10, xto
     x, y, lam = split(res.x)
     status = 0 if res.status in (1, 2) else (1 if res.status in (0, 3) else 4)  # 3: time limit
     return make_result(x=x, fun=res.fun, nit=res.nit, status=status, backend="numpy",
-                       detail=f"(trust-constr: {res.message})", y=y, lam=lam, multipliers=lam,
+                       detail=f"(trust-constr: {res.message})", y=y, multipliers=lam,
                        maxcv=float(res.constr_violation), n_calls=dict(P.counts),
                        approximate_oracles=(), time=time.perf_counter() - t0)
 

@@ -1,15 +1,27 @@
-r"""AdaSketch-Newton: exact augmented Lagrangian SQP with randomized iterative sketching."""
+r"""AdaSketch-Newton: exact augmented Lagrangian SQP with randomized iterative sketching.
+
+The solver is written as small pieces around the shared check-point loop
+(:class:`xpsolve._monitor.Monitor`):
+
+- :func:`_setup` resolves the options (operator mode, Hessian modification, norm
+  estimates, inner fallback) and evaluates the starting point;
+- :func:`_step` is one outer iteration: :func:`_lagrangian_hessian`, the LICQ test
+  (:func:`_licq`), the Hessian shift (:func:`_modify_hessian`), the inner pass with
+  penalty adaptation (:func:`_inner_pass`) and the Armijo search on the merit
+  function (:func:`_line_search`);
+- :func:`minimize_adasketch` runs ``init`` / ``step`` under the monitor and builds the result.
+"""
 from __future__ import annotations
 
 import math
-import time
+import types
 
 import numpy as np
 
-from ..._options import Interval, IsArray, IsCallable, IsInstance, OneOf
+from ..._monitor import Monitor
+from ..._options import Interval, IsArray, IsCallable, OneOf, standard_options
 from ..._registry import SolverSpec, register_solver
-from ..._result import IterationReport, OptimizeResult, make_result, notify
-from ...backends import asarray_on, is_numpy_namespace, namespace_name, to_numpy
+from ...backends import asarray_on, is_numpy_namespace, to_numpy
 from ._inner import SKETCHES, KKTOperator, krylov_solve, sketch_solve
 from ._oracle import NonFiniteError, Oracle
 
@@ -17,46 +29,50 @@ __all__ = ["minimize_adasketch", "ADASKETCH_OPTIONS"]
 
 _REAL_POS = [Interval(float, 0, None, closed="neither")]
 
-ADASKETCH_OPTIONS = {
-    "tol": _REAL_POS,
-    "maxiter": [Interval(int, 0, None)],
-    "max_inner": [Interval(int, 1, None)],
-    "sketch": [OneOf(*SKETCHES)],
-    "sketch_size": [Interval(int, 1, None)],
-    "seed": [OneOf(None), Interval(int, 0, None),
-             IsInstance(np.random.Generator, description="a numpy.random.Generator")],
-    "mu0": _REAL_POS,
-    "nu0": _REAL_POS,
-    "delta0": _REAL_POS,
-    "delta_min": _REAL_POS,
-    "xi_b": _REAL_POS,
-    "beta": [Interval(float, 0, 0.5, closed="neither")],
-    "rho": [Interval(float, 1, None, closed="neither")],
-    "backtrack": [Interval(float, 0, 1, closed="neither")],
-    "max_backtrack": [Interval(int, 1, None)],
-    "mu_max": _REAL_POS,
-    "nu_min": _REAL_POS,
-    "eps_g": [Interval(float, 0, None, closed="left")],
-    "eps_h": [Interval(float, None, None)],
-    "theta": [Interval(float, 0, 1, closed="right"), IsCallable()],
-    "theta_exponent": [OneOf(None), Interval(float, 0, 1, closed="right")],
-    "multipliers0": [OneOf(None), IsArray("an array of shape (m,)")],
-    "operator": [OneOf("auto", "dense", "sparse", "matrix-free")],
-    "hessian_modification": [OneOf("auto", "reduced_eig", "none", "fixed_shift")],
-    "hessian_shift": [OneOf(None), Interval(float, 0, None)],
-    "xi_g": [OneOf(None, "exact", "lanczos"), Interval(float, 0, None, closed="neither")],
-    "psi": [OneOf(None), Interval(float, 0, None, closed="neither")],
-    "upsilon": [OneOf(None), Interval(float, 0, None, closed="neither")],
-    "norm_estimate": [OneOf("auto", "exact", "hutchinson")],
-    "norm_probes": [Interval(int, 1, None)],
-    "lanczos_steps": [Interval(int, 1, None)],
-    "inner_solver": [OneOf("sketch", "minres", "gmres", "direct")],
-    "on_inner_cap": [OneOf("auto", "continue", "minres", "gmres", "direct")],
-    "cap_rtol": [OneOf("auto"), Interval(float, 0, None, closed="left")],
-    "recompute_every": [Interval(int, 1, None)],
-    "history": [OneOf(True, False)],
-    "disp": [OneOf(True, False)],
-}
+ADASKETCH_OPTIONS = standard_options(
+    "maxiter", "tol", "seed", "check_every", "history", "disp",
+    max_inner=[Interval(int, 1, None)],
+    sketch=[OneOf(*SKETCHES)],
+    sketch_size=[Interval(int, 1, None)],
+    mu0=_REAL_POS,
+    nu0=_REAL_POS,
+    delta0=_REAL_POS,
+    delta_min=_REAL_POS,
+    xi_b=_REAL_POS,
+    beta=[Interval(float, 0, 0.5, closed="neither")],
+    rho=[Interval(float, 1, None, closed="neither")],
+    backtrack=[Interval(float, 0, 1, closed="neither")],
+    max_backtrack=[Interval(int, 1, None)],
+    mu_max=_REAL_POS,
+    nu_min=_REAL_POS,
+    eps_g=[OneOf(None), Interval(float, 0, None, closed="left")],
+    licq=[OneOf("relative", "absolute")],
+    eps_h=[Interval(float, None, None)],
+    theta=[Interval(float, 0, 1, closed="right"), IsCallable()],
+    theta_exponent=[OneOf(None), Interval(float, 0, 1, closed="right")],
+    multipliers0=[OneOf(None), IsArray("an array of shape (m,)")],
+    operator=[OneOf("auto", "dense", "sparse", "matrix-free")],
+    hessian_modification=[OneOf("auto", "reduced_eig", "none", "fixed_shift")],
+    hessian_shift=[OneOf(None), Interval(float, 0, None)],
+    xi_g=[OneOf(None, "exact", "lanczos"), Interval(float, 0, None, closed="neither")],
+    psi=[OneOf(None), Interval(float, 0, None, closed="neither")],
+    upsilon=[OneOf(None), Interval(float, 0, None, closed="neither")],
+    norm_estimate=[OneOf("auto", "exact", "hutchinson")],
+    norm_probes=[Interval(int, 1, None)],
+    lanczos_steps=[Interval(int, 1, None)],
+    inner_solver=[OneOf("sketch", "minres", "gmres", "direct")],
+    on_inner_cap=[OneOf("auto", "continue", "minres", "gmres", "direct")],
+    cap_rtol=[OneOf("auto"), Interval(float, 0, None, closed="left")],
+    recompute_every=[Interval(int, 1, None)],
+    divergence_limit=_REAL_POS,
+)
+
+
+#: default ``eps_g`` per LICQ rule: the paper's absolute threshold on lambda_min(G G^T), and
+#: for the scale-invariant rule a numerical-rank threshold on the normalised Gram matrix
+#: (its lambda_min is sigma_min(D^-1 G)^2; 1e-10 flags gradients dependent to 5 digits and
+#: passes the discretised problems of the collection, whose values go down to 5e-6)
+_EPS_G_DEFAULT = {"absolute": 1e-2, "relative": 1e-10}
 
 
 def _vnorm(v, xp):
@@ -100,6 +116,11 @@ def _merit(p, mu, nu, xp):
             + 0.5 * nu * float(xp.sum(p.gL * p.gL)))
 
 
+def _kkt(p, xp):
+    """KKT residual ``||(grad_x L, c)||_2`` at a point (the reported metric)."""
+    return math.sqrt(float(xp.sum(p.gL * p.gL)) + float(xp.sum(p.c * p.c)))
+
+
 def _lanczos_min(matvec, m, k, rng, xp, like):
     """Smallest Ritz value of ``k`` Lanczos steps (full reorthogonalisation) on an m x m SPD operator.
 
@@ -125,16 +146,18 @@ def _lanczos_min(matvec, m, k, rng, xp, like):
     return float(np.linalg.eigvalsh(T)[0])
 
 
+
 def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, hess=None,
                        hessp=None, constraints=(), tol=1e-4, maxiter=10000, max_inner=100000,
                        sketch="gaussian", sketch_size=32, seed=None, mu0=1.0, nu0=0.1,
                        delta0=0.1, delta_min=1e-6, xi_b=0.1, beta=0.1, rho=1.5, backtrack=0.5,
-                       max_backtrack=60, mu_max=1e8, nu_min=1e-8, eps_g=1e-2, eps_h=1e-6,
-                       theta=1.0, theta_exponent=None, multipliers0=None, operator="auto",
-                       hessian_modification="auto", hessian_shift=None, xi_g=None, psi=None,
-                       upsilon=None, norm_estimate="auto", norm_probes=8, lanczos_steps=30,
-                       inner_solver="sketch", on_inner_cap="auto", cap_rtol="auto",
-                       recompute_every=100, history=False, disp=False):
+                       max_backtrack=60, mu_max=1e8, nu_min=1e-8, eps_g=None, licq="relative",
+                       eps_h=1e-6, theta=1.0, theta_exponent=None, multipliers0=None,
+                       operator="auto", hessian_modification="auto", hessian_shift=None,
+                       xi_g=None, psi=None, upsilon=None, norm_estimate="auto", norm_probes=8,
+                       lanczos_steps=30, inner_solver="sketch", on_inner_cap="auto",
+                       cap_rtol="auto", recompute_every=100, divergence_limit=1e10,
+                       check_every=1, history=False, disp=False):
     r"""Equality-constrained minimisation by AdaSketch-Newton (Hong, Na, Mahoney and Kolar, 2023).
 
     Solves
@@ -183,9 +206,13 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     Options
     -------
     tol : float, default 1e-4
-        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (paper: 1e-4).
+        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (paper: 1e-4); success
+        is decided on the returned ``kkt``.
     maxiter : int, default 10000
         Maximum outer iterations.
+    check_every : int, default 1
+        Check points (tolerance and iteration-limit tests, callback, ``history`` and
+        ``disp`` rows) every ``check_every`` outer iterations, from iteration 0.
     max_inner : int, default 100000
         Sketch steps per pass of the inner loop (the cap restarts after each
         penalty adaptation, as in the released code).
@@ -213,8 +240,22 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         taken from IPOPT's line search, not in the paper): once the predicted
         decrease is below the rounding error of the merit value, a full step that
         does not visibly increase it is accepted.
-    eps_g : float, default 1e-2
-        Singularity threshold: stop with status 4 when ``lambda_min(G G^T) < eps_g`` (LICQ).
+    eps_g : float, optional
+        Singularity threshold of the LICQ test (status 4 below it). Default 1e-10 for
+        ``licq="relative"``, 1e-2 (the paper's) for ``licq="absolute"``. A numerically
+        zero ``lambda_min(G G^T)`` (below ``100 eps ||G||_F^2``, e.g. redundant
+        constraints) stops the run whatever ``eps_g``.
+    licq : {"relative", "absolute"}, default "relative"
+        "absolute" (paper): ``lambda_min(G G^T) < eps_g``. "relative" (deviation,
+        scale-invariant): ``lambda_min(D^-1 G G^T D^-1) < eps_g`` with ``D`` the norms
+        of the constraint gradients, so scaling a constraint does not change the
+        verdict (the absolute rule calls a well-posed problem singular when one
+        constraint is multiplied by 0.05). Matrix-free runs estimate ``D`` with
+        ``norm_probes`` Gaussian probes.
+    divergence_limit : float, default 1e10
+        Stop with status 2 when ``f(x) < f(x0) - divergence_limit * max(1, |f(x0)|)``
+        (the objective appears unbounded below on the feasible set) or ``max |x_i| >
+        divergence_limit * max(1, max |x0_i|)`` (not in the paper).
     eps_h : float, default 1e-6
         Reduced-Hessian threshold of the Hessian modification.
     theta : float in (0, 1] or callable, default 1.0
@@ -278,24 +319,33 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     recompute_every : int, default 100
         Sketch steps between exact residual recomputations ``r = K z - b``.
     history : bool, default False
-        Record per-iteration ``fun``, ``kkt``, ``alpha``, ``mu``, ``nu``, ``delta``,
-        ``inner_steps``, ``inner_flops``, ``merit`` and ``time`` in ``result.history``.
+        Record ``nit``, ``fun``, ``kkt``, ``alpha``, ``mu``, ``nu``, ``delta``,
+        ``inner_steps``, ``inner_flops``, ``merit`` and ``time`` at each check point in
+        ``result.history`` (``alpha`` and ``merit`` are NaN at iteration 0).
     disp : bool, default False
-        Print one line per outer iteration.
+        Print one line per check point.
+    callback : callable, optional
+        ``callback(intermediate_result)`` at every check point with ``x``, ``fun``,
+        ``nit``, ``kkt``, ``multipliers``, ``alpha``, ``mu``, ``nu``, ``delta``,
+        ``inner_steps``, ``inner_flops``, ``merit``; :class:`StopIteration` stops the
+        run (status 99).
 
     Returns
     -------
     OptimizeResult
-        ``x``, ``fun``, ``multipliers`` (lambda), ``kkt`` (KKT residual per iterate,
-        starting at x0), ``kkt_residual`` (final), ``nit`` (outer iterations),
+        ``x`` (input namespace, device and dtype), ``fun``, ``multipliers`` (lambda),
+        ``kkt`` (final KKT residual, the reported metric), ``kkt_path`` (KKT residual
+        per iterate, starting at x0), ``nit`` (outer iterations),
         ``n_inner`` (total sketch steps or Krylov iterations), ``inner_steps`` (per
         iteration), ``inner_flops``, ``alphas``, ``nfev``, ``njev``, ``nhev`` (objective
         values / gradients / Hessians or Hessian products), ``ncev``, ``ncjev``
         (constraint values / Jacobians or products), ``maxcv`` (max |c_i(x)|), final
         ``mu``, ``nu``, ``delta``, ``n_inner_capped`` (passes that ended above their
         accuracy target), ``n_inner_fallback`` (passes finished by ``on_inner_cap``),
-        ``status``: 0 KKT tolerance reached, 1 ``maxiter``, 2 line search failed,
-        3 non-finite value (last finite iterate returned), 4 singular constraint
+        ``status``: 0 KKT tolerance reached, 1 ``maxiter``, 2 line search failed, step
+        too small to move the iterate, or divergence (``divergence_limit``), 3
+        non-finite value (at x0, in a Hessian or direction, or at the trial points that
+        cut the step; the last finite iterate is returned), 4 singular constraint
         Jacobian (LICQ), 99 callback.
 
     Notes
@@ -304,7 +354,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     Frobenius norms, the singularity test, the Hessian shift on the null space, the
     inner/penalty double loop with warm start. Inferred (options): the superlinear
     theta rules, the extension sketches, the "none"/"fixed_shift" modifications, the
-    Lanczos/Hutchinson estimates and the periodic residual recomputation. Four quirks
+    Lanczos/Hutchinson estimates and the periodic residual recomputation. Deviations
+    (options): the scale-invariant LICQ test (``licq``), the divergence stop, the
+    ``on_inner_cap`` safeguard and the Armijo rounding relaxation. Four quirks
     of the released code are not reproduced: the merit gradient uses the Lagrangian
     Hessian H (not the Hessian of f), the first inner residual is ``K 0 - b = -b``, the
     residual is updated incrementally (not recomputed densely each step), and the
@@ -333,387 +385,506 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
     >>> res.success, np.round(res.x, 6).tolist()
     (True, [1.0, 1.0])
     """
-    t_start = time.perf_counter()
-    backend = namespace_name(xp)
-    dev = getattr(x0, "device", None) if not is_numpy_namespace(xp) else None
-    n = int(x0.shape[0])
+    opts = {k: v for k, v in locals().items() if k in ADASKETCH_OPTIONS}
     if jac is None or not callable(jac):
         raise ValueError("Method 'adasketch' requires jac; pass jac=callable returning the gradient")
     oracle = Oracle(fun, jac, hess, hessp, constraints, args, x0, xp)
-    m = oracle.m
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    dtype = x0.dtype
+    cfg = _setup(oracle, x0, xp, hess, opts)
+    mon = Monitor("adasketch", xp=xp, maxiter=maxiter, tol=tol, metric="kkt",
+                  check_every=check_every, history=history, disp=disp, callback=callback,
+                  columns=("alpha", "mu", "nu", "inner_steps"),
+                  record=("alpha", "mu", "nu", "delta", "inner_steps", "inner_flops", "merit"))
+    st = _State(cfg)
+    try:
+        st.pt = _evaluate(oracle, x0, cfg.lam0)
+    except NonFiniteError as exc:
+        mon.stop(3, f"At x0: {exc}.")
+        return _finish(cfg, st, mon)
+    st.kkts.append(_kkt(st.pt, xp))
+    st.start = (st.pt.f, float(xp.max(xp.abs(x0))) if cfg.n else 0.0)
+    while True:
+        if mon.due(st.nit) and mon.check(
+                st.nit, x=st.pt.x, fun=st.pt.f, metric=st.kkts[-1], multipliers=st.pt.lam,
+                alpha=st.alpha, mu=st.mu, nu=st.nu, delta=st.delta, inner_steps=st.steps_it,
+                inner_flops=st.flops_it, merit=st.merit):
+            break
+        stop = _step(cfg, st)
+        if stop is not None:
+            mon.stop(*stop)
+            break
+    return _finish(cfg, st, mon)
 
-    if multipliers0 is None:
-        lam = xp.zeros((m,), dtype=dtype, **({"device": dev} if dev is not None else {}))
+
+class _State:
+    """Iterate, penalties and counters of one run (updated in place by :func:`_step`)."""
+
+    def __init__(self, cfg):
+        self.pt = None
+        self.mode = cfg.mode
+        self.mu, self.nu, self.delta = float(cfg.mu0), float(cfg.nu0), float(cfg.delta0)
+        self.nit = 0
+        self.n_inner, self.inner_flops, self.n_capped, self.n_fallback = 0, 0.0, 0, 0
+        self.kkts, self.alphas, self.inner_steps = [], [], []
+        self.alpha = self.merit = math.nan
+        self.steps_it, self.flops_it = 0, 0.0
+        self.eye = None
+        self.start = None  # (f(x0), max |x0_i|): the reference of the divergence test
+
+
+def _setup(oracle, x0, xp, hess, o):
+    """Resolve the options into one run configuration (``init``)."""
+    cfg = types.SimpleNamespace(**o)
+    cfg.xp, cfg.oracle, cfg.hess, cfg.x0 = xp, oracle, hess, x0
+    cfg.dtype = x0.dtype
+    cfg.eps = float(np.finfo(to_numpy(xp.zeros(1, dtype=x0.dtype)).dtype).eps)
+    cfg.dev = getattr(x0, "device", None) if not is_numpy_namespace(xp) else None
+    cfg.n, cfg.m = int(x0.shape[0]), oracle.m
+    seed = o["seed"]
+    cfg.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    # the relative LICQ test of matrix-free runs estimates row norms with its own generator
+    # (the sketch stream stays the one of the absolute test)
+    cfg.rng_licq = np.random.default_rng(0x11C0)
+    if o["multipliers0"] is None:
+        cfg.lam0 = xp.zeros((cfg.m,), dtype=cfg.dtype,
+                            **({"device": cfg.dev} if cfg.dev is not None else {}))
     else:
-        lam = oracle._arr(multipliers0, "multipliers0")
-        if tuple(lam.shape) != (m,):
-            raise ValueError(f"Option 'multipliers0' must have shape ({m},) (one per constraint); "
-                             f"got {tuple(lam.shape)}")
+        lam = oracle._arr(o["multipliers0"], "multipliers0")
+        if tuple(lam.shape) != (cfg.m,):
+            raise ValueError(f"Option 'multipliers0' must have shape ({cfg.m},) (one per "
+                             f"constraint); got {tuple(lam.shape)}")
         if not bool(xp.all(xp.isfinite(lam))):
             raise ValueError("Option 'multipliers0' must not contain inf or NaN")
+        cfg.lam0 = lam
+    cfg.can_hess_matrix = hess is not None and oracle.hess_c_matrix_available()
+    cfg.mode = _operator_mode(oracle, x0, xp, cfg.n, cfg.can_hess_matrix, o["operator"])
+    hmod = o["hessian_modification"]
+    if hmod == "auto":
+        hmod = "reduced_eig" if (cfg.mode != "matfree" and cfg.n <= 3000) else "none"
+    if hmod == "reduced_eig" and cfg.mode == "matfree":
+        raise ValueError("hessian_modification='reduced_eig' needs assembled matrices; with "
+                         "operator='matrix-free' use 'none' or 'fixed_shift'")
+    cfg.hmod = hmod
+    if cfg.eps_g is None:
+        cfg.eps_g = _EPS_G_DEFAULT[cfg.licq]
+    cfg.nest = o["norm_estimate"]
+    if cfg.nest == "auto":
+        cfg.nest = "hutchinson" if cfg.mode == "matfree" else "exact"
+    if o["inner_solver"] == "direct" and cfg.mode == "matfree":
+        raise ValueError("inner_solver='direct' needs an assembled K; use operator='dense' or "
+                         "'sparse'")
+    if cfg.on_inner_cap == "auto":
+        cfg.on_inner_cap = "continue" if cfg.mode == "matfree" else "direct"
+    if cfg.on_inner_cap == "direct" and cfg.mode == "matfree":
+        raise ValueError("on_inner_cap='direct' needs an assembled K; use operator='dense' or "
+                         "'sparse', or on_inner_cap='minres'")
+    if o["xi_g"] == "exact" and cfg.mode == "matfree":
+        raise ValueError("xi_g='exact' needs constraint Jacobians ('jac')")
+    return cfg
 
-    # ---------------------------------------------------------------- operator mode
+
+def _operator_mode(oracle, x0, xp, n, can_hess_matrix, operator):
+    """How K is held: "dense", "sparse" (SciPy CSR) or "matfree"."""
     G0 = oracle.jacobian(x0) if oracle.has_jac_matrix else None
-    any_sparse = G0 is not None and _issparse(G0)
-    Hf0_sparse = False
-    can_hess_matrix = hess is not None and oracle.hess_c_matrix_available()
     if operator == "auto":
         if G0 is None:
-            mode = "matfree"
-        elif can_hess_matrix:
-            mode = "dense"  # may turn "sparse" once a sparse block is seen
-        elif n <= 200:
-            mode = "dense"
-        else:
-            mode = "matfree"
-        if mode == "dense" and any_sparse:
-            mode = "sparse"
-    elif operator == "dense":
+            return "matfree"
+        mode = "dense" if (can_hess_matrix or n <= 200) else "matfree"
+        # dense may still turn "sparse" once a sparse Hessian block is seen
+        return "sparse" if mode == "dense" and _issparse(G0) else mode
+    if operator == "dense":
         if G0 is None:
-            raise ValueError("operator='dense' needs constraint Jacobians ('jac'), not only jvp/vjp")
-        mode = "dense"
-    elif operator == "sparse":
+            raise ValueError("operator='dense' needs constraint Jacobians ('jac'), not only "
+                             "jvp/vjp")
+        return "dense"
+    if operator == "sparse":
         if not is_numpy_namespace(xp):
             raise ValueError("operator='sparse' (SciPy CSR) needs NumPy inputs")
         if G0 is None:
             raise ValueError("operator='sparse' needs constraint Jacobians ('jac')")
-        mode = "sparse"
+        return "sparse"
+    return "matfree"
+
+
+def _lagrangian_hessian(cfg, st, x, lam, G):
+    """The Lagrangian Hessian as a matrix ``H`` (None when matrix-free) and ``Hv: p -> H p``.
+
+    Returns ``(H, Hv, G)`` with ``G`` converted to the operator's storage.
+    """
+    xp, oracle = cfg.xp, cfg.oracle
+    if st.mode == "matfree":
+        Hf = oracle.hess_f(x) if cfg.hess is not None else None
+
+        def Hv_free(p):
+            return oracle.hvp_f(x, p, Hf) + oracle.hvp_c(x, lam, p)
+        return None, Hv_free, G
+    if cfg.can_hess_matrix:
+        Hf = oracle.hess_f(x)
+        Hc = oracle.hess_c(x, lam)
+        H = Hf if Hc is None else Hf + Hc
+    else:  # assemble H column by column from products (n products)
+        cols = [oracle.hvp_f(x, e) + oracle.hvp_c(x, lam, e)
+                for e in _eye_cols(cfg.n, xp, cfg.dtype, cfg.dev)]
+        H = xp.stack(cols, axis=1)
+        H = 0.5 * (H + H.T)
+    if (cfg.operator == "auto" and st.mode == "dense" and is_numpy_namespace(xp)
+            and (_issparse(H) or _issparse(G))):
+        st.mode = "sparse"
+    if st.mode == "sparse":
+        import scipy.sparse as sp
+
+        H = sp.csr_matrix(H) if _issparse(H) else sp.csr_matrix(np.asarray(H))
+        G = sp.csr_matrix(G) if _issparse(G) else sp.csr_matrix(np.asarray(G))
+    elif _issparse(H) or _issparse(G):
+        H = xp.asarray(H.toarray()) if _issparse(H) else H
+        G = xp.asarray(G.toarray()) if _issparse(G) else G
+
+    def Hv(p):
+        return H @ p if not _issparse(H) else xp.asarray(H @ np.asarray(p))
+    return H, Hv, G
+
+
+def _licq(cfg, st, G, Gv, GTw, like):
+    """The singularity test of the constraint Jacobian (LICQ).
+
+    Returns ``(xiG, detail)``: ``xiG`` estimates lambda_min(G G^T) (used in ``Psi``);
+    ``detail`` is None when the test passes, else the reason for status 4. The
+    "relative" test (default) applies ``eps_g`` to lambda_min of the Gram matrix of
+    the *normalised* constraint gradients, ``D^-1 G G^T D^-1`` with ``D`` the row
+    norms, so scaling a constraint does not change the verdict; "absolute" is the
+    paper's ``lambda_min(G G^T) >= eps_g``.
+    """
+    xp, m = cfg.xp, cfg.m
+    relative = cfg.licq == "relative"
+    rel = None
+    if cfg.xi_g is not None and not isinstance(cfg.xi_g, str):
+        xiG = float(cfg.xi_g)
+    elif cfg.xi_g == "exact" or (cfg.xi_g is None and st.mode != "matfree" and m <= 3000):
+        GG = (G @ G.T).toarray() if _issparse(G) else G @ G.T
+        lin = np if _issparse(G) else xp
+        xiG = float(lin.linalg.eigvalsh(GG)[0])
+        if relative:
+            d = lin.sqrt(lin.linalg.diagonal(GG))
+            dmin = float(lin.min(d))
+            rel = float(lin.linalg.eigvalsh(GG / (d[:, None] * d[None, :]))[0]) \
+                if dmin > 0 else 0.0
     else:
-        mode = "matfree"
-    if mode == "sparse" and not is_numpy_namespace(xp):  # pragma: no cover - guarded by oracle
-        mode = "dense"
-    del Hf0_sparse
-    hmod = hessian_modification
-    if hmod == "auto":
-        hmod = "reduced_eig" if (mode != "matfree" and n <= 3000) else "none"
-    if hmod == "reduced_eig" and mode == "matfree":
-        raise ValueError("hessian_modification='reduced_eig' needs assembled matrices; with "
-                         "operator='matrix-free' use 'none' or 'fixed_shift'")
-    nest = norm_estimate
-    if nest == "auto":
-        nest = "hutchinson" if mode == "matfree" else "exact"
-    if inner_solver == "direct" and mode == "matfree":
-        raise ValueError("inner_solver='direct' needs an assembled K; use operator='dense' or 'sparse'")
-    if on_inner_cap == "auto":
-        on_inner_cap = "continue" if mode == "matfree" else "direct"
-    if on_inner_cap == "direct" and mode == "matfree":
-        raise ValueError("on_inner_cap='direct' needs an assembled K; use operator='dense' or "
-                         "'sparse', or on_inner_cap='minres'")
-
-    mu, nu, delta = float(mu0), float(nu0), float(delta0)
-    keys = ("fun", "kkt", "alpha", "mu", "nu", "delta", "inner_steps", "inner_flops", "merit",
-            "time")
-    hist = {k: [] for k in keys} if history else {}
-    report = IterationReport(["nit", "fun", "kkt", "alpha", "mu", "nu", "inner"]) if disp else None
-    kkts, alphas, inner_steps = [], [], []
-    n_inner = 0
-    inner_flops = 0.0
-    n_capped = 0
-    n_fallback = 0
-    nit = 0
-    status, detail = 1, None
-
-    def finish(p, status, detail):
-        kkt_final = kkts[-1] if kkts else math.nan
-        x_out = p.x if p is not None else x0
-        c_out = p.c if p is not None else None
-        maxcv = float(xp.max(xp.abs(c_out))) if c_out is not None and m > 0 else math.nan
-        return make_result(
-            x=x_out, fun=p.f if p is not None else math.nan, nit=nit, status=status,
-            backend=backend, detail=detail, nfev=oracle.nfev, history=hist,
-            njev=oracle.njev, nhev=oracle.nhev, ncev=oracle.ncev, ncjev=oracle.ncjev,
-            multipliers=p.lam if p is not None else lam, kkt=kkts, kkt_residual=kkt_final,
-            maxcv=maxcv, n_inner=n_inner, inner_steps=inner_steps, inner_flops=inner_flops,
-            alphas=alphas, mu=mu, nu=nu, delta=delta, n_inner_capped=n_capped,
-            n_inner_fallback=n_fallback,
-            operator=mode, time=time.perf_counter() - t_start)
-
-    try:
-        pt = _evaluate(oracle, x0, lam)
-    except NonFiniteError as exc:
-        return finish(None, 3, f"At x0: {exc}.")
-
-    def kkt_of(p):
-        return math.sqrt(float(xp.sum(p.gL * p.gL)) + float(xp.sum(p.c * p.c)))
-
-    kkts.append(kkt_of(pt))
-    if history:
-        hist["fun"].append(pt.f)
-        hist["kkt"].append(kkts[-1])
-        for k in ("alpha", "mu", "nu", "delta", "inner_steps", "inner_flops", "merit"):
-            hist[k].append(math.nan)
-        hist["time"].append(time.perf_counter() - t_start)
-    if report:
-        report.row(nit=0, fun=pt.f, kkt=kkts[-1], alpha="", mu=mu, nu=nu, inner=0)
-
-    eye = None
-    while True:
-        kkt = kkts[-1]
-        if kkt <= tol:
-            status, detail = 0, f"KKT residual {kkt:.3e} <= tol."
-            break
-        if nit >= maxiter:
-            status, detail = 1, f"KKT residual {kkt:.3e} > tol after {nit} iterations."
-            break
-        x, G = pt.x, pt.G
-        # ------------------------------------------------------------ Hessian of L
-        try:
-            if mode == "matfree":
-                H = None
-                Hf = oracle.hess_f(x) if hess is not None else None
-
-                def Hv(p, x=x, lam=pt.lam, Hf=Hf):
-                    return oracle.hvp_f(x, p, Hf) + oracle.hvp_c(x, lam, p)
+        xiG = _lanczos_min(lambda w: Gv(GTw(w)), m, cfg.lanczos_steps, cfg.rng, xp, like)
+        if relative:
+            d = _row_norms(Gv, cfg.n, cfg.norm_probes, cfg.rng_licq, xp, like, m)
+            if float(xp.min(d)) > 0:
+                rel = _lanczos_min(lambda w: Gv(GTw(w / d)) / d, m, cfg.lanczos_steps,
+                                   cfg.rng_licq, xp, like)
             else:
-                if can_hess_matrix:
-                    Hf = oracle.hess_f(x)
-                    Hc = oracle.hess_c(x, pt.lam)
-                    H = Hf if Hc is None else Hf + Hc
-                else:
-                    # assemble H column by column from products (n products)
-                    cols = [oracle.hvp_f(x, e) + oracle.hvp_c(x, pt.lam, e)
-                            for e in _eye_cols(n, xp, dtype, dev)]
-                    H = xp.stack(cols, axis=1)
-                    H = 0.5 * (H + H.T)
-                if (operator == "auto" and mode == "dense" and is_numpy_namespace(xp)
-                        and (_issparse(H) or _issparse(G))):
-                    mode = "sparse"
-                if mode == "sparse":
-                    import scipy.sparse as sp
+                rel = 0.0
+    # numerically singular (redundant constraints; the paper's Psi divides by xiG): below the
+    # rounding level of G G^T (assembled G), or not positive (matrix-free estimate)
+    scale = _fro(G, xp) ** 2 if st.mode != "matfree" else 0.0
+    singular = not xiG > 1e2 * cfg.eps * scale
+    test, name = (rel, "lambda_min(D^-1 G G^T D^-1)") if relative else (xiG, "lambda_min(G G^T)")
+    if singular or not test >= cfg.eps_g:
+        value = 0.0 if test is None else test
+        return xiG, (f"Singular constraint Jacobian at iteration {st.nit}: {name} = {value:.3e}"
+                     f"{' (numerically zero)' if singular else ''} < eps_g = {cfg.eps_g:g}; "
+                     "the LICQ condition fails (constraint gradients are linearly dependent)"
+                     + (" - the relative test normalises each constraint gradient (D = their "
+                        "norms); licq='absolute' applies the paper's rule." if relative else "."))
+    return xiG, None
 
-                    H = sp.csr_matrix(H) if _issparse(H) else sp.csr_matrix(np.asarray(H))
-                    G = sp.csr_matrix(G) if _issparse(G) else sp.csr_matrix(np.asarray(G))
-                elif _issparse(H) or _issparse(G):
-                    H = xp.asarray(H.toarray()) if _issparse(H) else H
-                    G = xp.asarray(G.toarray()) if _issparse(G) else G
 
-                def Hv(p, H=H):
-                    return H @ p if not _issparse(H) else xp.asarray(H @ np.asarray(p))
-        except NonFiniteError as exc:
-            status, detail = 3, f"{exc} (Hessian at iteration {nit})."
-            break
+def _row_norms(Gv, n, probes, rng, xp, like, m):
+    """Hutchinson estimate of the row norms of a matrix-free G (``E[(G s)_i^2] = ||g_i||^2``)."""
+    acc = None
+    for _ in range(probes):
+        s = asarray_on(rng.standard_normal(n), xp, getattr(like, "device", None)
+                       if not is_numpy_namespace(xp) else None, like.dtype)
+        v = Gv(s)
+        acc = v * v if acc is None else acc + v * v
+    return xp.sqrt(acc / probes)
 
-        def Gv(p, x=x, G=G):
-            return oracle.jvp(x, G, p)
 
-        def GTw(w, x=x, G=G):
-            return oracle.vjp(x, G, w)
+def _modify_hessian(cfg, st, H, Hv, G, Gv, x):
+    """The paper's Hessian modification ``B = H + tau I`` and the norms the rules need.
 
-        # ------------------------------------------------------------ singularity (LICQ)
-        if xi_g is not None and not isinstance(xi_g, str):
-            xiG = float(xi_g)
-        else:
-            use_exact = xi_g == "exact" or (xi_g is None and mode != "matfree" and m <= 3000)
-            if use_exact:
-                if mode == "matfree":
-                    raise ValueError("xi_g='exact' needs constraint Jacobians ('jac')")
-                if _issparse(G):
-                    GG = (G @ G.T).toarray()
-                    xiG = float(np.linalg.eigvalsh(GG)[0])
-                else:
-                    xiG = float(xp.linalg.eigvalsh(G @ G.T)[0])
-            else:
-                xiG = _lanczos_min(lambda w: Gv(GTw(w)), m, lanczos_steps, rng, xp, pt.c)
-        if not xiG >= eps_g:
-            status = 4
-            detail = (f"Singular constraint Jacobian at iteration {nit}: lambda_min(G G^T) = "
-                      f"{xiG:.3e} < eps_g = {eps_g:g}; the LICQ condition fails (constraint "
-                      "gradients are linearly dependent).")
-            break
-        # ------------------------------------------------------------ Hessian modification
-        if mode == "matfree":
-            normH = _hutch(Hv, n, norm_probes, rng, xp, x) if nest == "hutchinson" else math.nan
-            normG = _hutch(Gv, n, norm_probes, rng, xp, x)
-        else:
-            normH = _fro(H, xp)
-            normG = _fro(G, xp)
-        tau = 0.0
-        if hmod == "reduced_eig" and m < n:
+    Returns ``(B, Bv, tau, normB, normH, normG)``.
+    """
+    xp, n, m = cfg.xp, cfg.n, cfg.m
+    if st.mode == "matfree":
+        normH = _hutch(Hv, n, cfg.norm_probes, cfg.rng, xp, x) if cfg.nest == "hutchinson" \
+            else math.nan
+        normG = _hutch(Gv, n, cfg.norm_probes, cfg.rng, xp, x)
+    else:
+        normH, normG = _fro(H, xp), _fro(G, xp)
+    tau = 0.0
+    if cfg.hmod == "reduced_eig" and m < n:
+        if _issparse(H) or _issparse(G):
             Hd = to_numpy(H.toarray()) if _issparse(H) else H
             Gd = G.toarray() if _issparse(G) else G
-            if _issparse(H) or _issparse(G):
-                Q, _ = np.linalg.qr(np.asarray(Gd).T, mode="complete")
-                Z = Q[:, m:]
-                lmin = float(np.linalg.eigvalsh(Z.T @ np.asarray(Hd) @ Z)[0])
-            else:
-                Q, _ = xp.linalg.qr(Gd.T, mode="complete")
-                Z = Q[:, m:]
-                lmin = float(xp.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
-            if not lmin >= eps_h:
-                tau = xi_b + normH
-        elif hmod == "fixed_shift":
-            tau = float(hessian_shift) if hessian_shift is not None else xi_b + normH
-        if tau > 0.0:
-            if mode == "dense":
-                if eye is None:
-                    eye = xp.eye(n, dtype=dtype, **({"device": dev} if dev is not None else {}))
-                B = H + tau * eye
-            elif mode == "sparse":
-                import scipy.sparse as sp
-
-                B = (H + tau * sp.identity(n, format="csr")).tocsr()
-            else:
-                B = None
+            Q, _ = np.linalg.qr(np.asarray(Gd).T, mode="complete")
+            Z = Q[:, m:]
+            lmin = float(np.linalg.eigvalsh(Z.T @ np.asarray(Hd) @ Z)[0])
         else:
-            B = H
+            Q, _ = xp.linalg.qr(G.T, mode="complete")
+            Z = Q[:, m:]
+            lmin = float(xp.linalg.eigvalsh(Z.T @ H @ Z)[0])
+        if not lmin >= cfg.eps_h:
+            tau = cfg.xi_b + normH
+    elif cfg.hmod == "fixed_shift":
+        tau = float(cfg.hessian_shift) if cfg.hessian_shift is not None else cfg.xi_b + normH
+    B = H
+    if tau > 0.0:
+        if st.mode == "dense":
+            if st.eye is None:
+                st.eye = xp.eye(n, dtype=cfg.dtype,
+                                **({"device": cfg.dev} if cfg.dev is not None else {}))
+            B = H + tau * st.eye
+        elif st.mode == "sparse":
+            import scipy.sparse as sp
 
-        def Bv(p, tau=tau):
-            return Hv(p) + tau * p if tau > 0.0 else Hv(p)
-
-        if mode == "matfree":
-            normB = _hutch(Bv, n, norm_probes, rng, xp, x) if nest == "hutchinson" else math.nan
+            B = (H + tau * sp.identity(n, format="csr")).tocsr()
         else:
-            normB = _fro(B, xp)
-        Psi = float(psi) if psi is not None else (
-            20.0 * max(normB ** 2, 1.0) / (min(xiG, 1.0) * min(xi_b, 1.0)))
-        Ups = float(upsilon) if upsilon is not None else max(normG, normH, 1.0)
+            B = None
 
-        def delta_trial():
-            return (0.5 - beta) * nu / ((1.0 + mu + nu) * Ups ** 2 * Psi ** 2)
+    def Bv(p):
+        return Hv(p) + tau * p if tau > 0.0 else Hv(p)
 
-        delta = max(delta_min, min(delta, delta_trial()))
-        # ------------------------------------------------------------ KKT operator
-        if mode == "dense":
-            op = KKTOperator.dense(B, G, xp)
-        elif mode == "sparse":
-            op = KKTOperator.sparse(B, G)
+    if st.mode == "matfree":
+        normB = _hutch(Bv, n, cfg.norm_probes, cfg.rng, xp, x) if cfg.nest == "hutchinson" \
+            else math.nan
+    else:
+        normB = _fro(B, xp)
+    return B, Bv, tau, normB, normH, normG
+
+
+def _delta_trial(cfg, mu, nu, Ups, Psi):
+    return (0.5 - cfg.beta) * nu / ((1.0 + mu + nu) * Ups ** 2 * Psi ** 2)
+
+
+class _Newton:
+    """The linearised system of one outer iteration and the quantities its rules use."""
+
+    def __init__(self, op, b, Psi, Ups, theta_t, HgL, GTc, GgL):
+        self.op, self.b, self.Psi, self.Ups, self.theta_t = op, b, Psi, Ups, theta_t
+        self.HgL, self.GTc, self.GgL = HgL, GTc, GgL
+
+
+def _newton_system(cfg, st, kkt):
+    """Hessian, LICQ test, Hessian shift and the KKT operator at the current point.
+
+    Returns a :class:`_Newton`, or ``(status, detail)`` to stop.
+    """
+    xp, pt = cfg.xp, st.pt
+    x = pt.x
+    try:
+        H, Hv, G = _lagrangian_hessian(cfg, st, x, pt.lam, pt.G)
+    except NonFiniteError as exc:
+        return 3, f"{exc} (Hessian at iteration {st.nit})."
+
+    def Gv(p):
+        return cfg.oracle.jvp(x, G, p)
+
+    def GTw(w):
+        return cfg.oracle.vjp(x, G, w)
+
+    xiG, why = _licq(cfg, st, G, Gv, GTw, pt.c)
+    if why is not None:
+        return 4, why
+    B, Bv, tau, normB, normH, normG = _modify_hessian(cfg, st, H, Hv, G, Gv, x)
+    Psi = float(cfg.psi) if cfg.psi is not None else (
+        20.0 * max(normB ** 2, 1.0) / (min(xiG, 1.0) * min(cfg.xi_b, 1.0)))
+    Ups = float(cfg.upsilon) if cfg.upsilon is not None else max(normG, normH, 1.0)
+    st.delta = max(cfg.delta_min, min(st.delta, _delta_trial(cfg, st.mu, st.nu, Ups, Psi)))
+    if st.mode == "dense":
+        op = KKTOperator.dense(B, G, xp)
+    elif st.mode == "sparse":
+        op = KKTOperator.sparse(B, G)
+    else:
+        op = KKTOperator.matrix_free(Bv, Gv, GTw, cfg.n, cfg.m, xp, xp.concat([x, pt.c]),
+                                     fro=math.sqrt(normB ** 2 + 2 * normG ** 2))
+    theta_t = float(cfg.theta(st.nit, kkt)) if callable(cfg.theta) else float(cfg.theta)
+    if cfg.theta_exponent is not None:
+        theta_t = min(theta_t, kkt ** cfg.theta_exponent)
+    # merit-gradient pieces that do not depend on (mu, nu)
+    return _Newton(op, -xp.concat([pt.gL, pt.c]), Psi, Ups, theta_t, Hv(pt.gL), GTw(pt.c),
+                   Gv(pt.gL))
+
+
+def _inner_pass(cfg, st, nw, kkt, z, r, force_fb):
+    """Inexact Newton direction with penalty adaptation (the paper's inner/penalty double loop).
+
+    Sketch passes from the warm start ``(z, r)`` until the accuracy test; then ``mu`` up,
+    ``nu`` down until the direction is a sufficient descent direction of the merit
+    function (or the penalties reach their caps). ``force_fb``: recompute the direction
+    with the ``on_inner_cap`` solver. Returns ``(z, r, dm, kept_capped)``.
+    """
+    xp, pt, op, b = cfg.xp, st.pt, nw.op, nw.b
+    bnorm = _vnorm(b, xp)
+    kept_capped = direct_done = False
+    while True:
+        thresh = nw.theta_t * st.delta * bnorm / (op.fro * nw.Psi)
+        if cfg.inner_solver == "sketch":
+            k, fl = 0, 0.0
+            if not force_fb:
+                z, r, k, fl = sketch_solve(op, z, r, b, thresh, cfg.max_inner, sketch=cfg.sketch,
+                                           rng=cfg.rng, start=st.n_inner + st.steps_it,
+                                           recompute_every=cfg.recompute_every,
+                                           sketch_size=cfg.sketch_size)
+            # a capped pass is kept when it is an acceptable inexact Newton step
+            # (||r|| <= eta ||b||, a Dembo-Eisenstat-Steihaug forcing term)
+            eta = min(1e-3, math.sqrt(kkt)) if cfg.cap_rtol == "auto" else float(cfg.cap_rtol)
+            capped = k >= cfg.max_inner and _vnorm(r, xp) > thresh
+            if cfg.on_inner_cap != "continue" and (
+                    force_fb or (capped and _vnorm(r, xp) > eta * bnorm)):
+                if not direct_done:
+                    # safeguard: finish this pass deterministically (warm start)
+                    z, r, k_fb, fl_fb = krylov_solve(op, z, r, b, thresh, cfg.max_inner,
+                                                     method=cfg.on_inner_cap)
+                    st.n_fallback += 1
+                    k += k_fb
+                    fl += fl_fb if math.isfinite(fl_fb) else 0.0
+                    direct_done = cfg.on_inner_cap == "direct"  # exact: no re-solve
+            elif capped:
+                kept_capped = True
         else:
-            like = xp.concat([x, pt.c])
-            op = KKTOperator.matrix_free(Bv, Gv, GTw, n, m, xp, like,
-                                         fro=math.sqrt(normB ** 2 + 2 * normG ** 2))
-        b = -xp.concat([pt.gL, pt.c])
-        bnorm = _vnorm(b, xp)
-        z = xp.zeros_like(b)
-        r = -b
-        if callable(theta):
-            theta_t = float(theta(nit, kkt))
-        else:
-            theta_t = float(theta)
-        if theta_exponent is not None:
-            theta_t = min(theta_t, kkt ** theta_exponent)
-        # merit-gradient pieces that do not depend on (mu, nu)
-        HgL = Hv(pt.gL)
-        GTc = GTw(pt.c)
-        GgL = Gv(pt.gL)
-        steps_it, flops_it = 0, 0.0
-        # attempt 1 (safeguard): the line search failed on a direction taken from a capped
-        # sketch pass; recompute it with the fallback solver (on_inner_cap) and search again
-        for attempt in range(2):
-            force_fb = attempt == 1
-            kept_capped = False
-            direct_done = False
-            while True:
-                thresh = theta_t * delta * bnorm / (op.fro * Psi)
-                if inner_solver == "sketch":
-                    k, fl = 0, 0.0
-                    if not force_fb:
-                        z, r, k, fl = sketch_solve(op, z, r, b, thresh, max_inner, sketch=sketch,
-                                                   rng=rng, start=n_inner + steps_it,
-                                                   recompute_every=recompute_every,
-                                                   sketch_size=sketch_size)
-                    # a capped pass is kept when it is an acceptable inexact Newton step
-                    # (||r|| <= eta ||b||, a Dembo-Eisenstat-Steihaug forcing term)
-                    eta = (min(1e-3, math.sqrt(kkt)) if cap_rtol == "auto" else float(cap_rtol))
-                    capped = k >= max_inner and _vnorm(r, xp) > thresh
-                    if on_inner_cap != "continue" and (
-                            force_fb or (capped and _vnorm(r, xp) > eta * bnorm)):
-                        if not direct_done:
-                            # safeguard: finish this pass deterministically (warm start)
-                            z, r, k_fb, fl_fb = krylov_solve(op, z, r, b, thresh, max_inner,
-                                                             method=on_inner_cap)
-                            n_fallback += 1
-                            k += k_fb
-                            fl += fl_fb if math.isfinite(fl_fb) else 0.0
-                            direct_done = on_inner_cap == "direct"  # exact: no re-solve
-                    elif capped:
-                        kept_capped = True
-                else:
-                    z, r, k, fl = krylov_solve(op, z, r, b, thresh, max_inner,
-                                               method=inner_solver)
-                steps_it += k
-                flops_it += fl
-                if _vnorm(r, xp) > thresh:
-                    n_capped += 1
-                gm = xp.concat([pt.gL + nu * HgL + mu * GTc, pt.c + nu * GgL])
-                dm = float(xp.sum(gm * z))
-                if mu > mu_max or nu < nu_min:
-                    break
-                if not dm <= -0.5 * nu * bnorm ** 2:
-                    mu *= rho ** 2
-                    nu /= rho
-                    delta = max(delta_min, min(delta / rho ** 4, delta_trial()))
-                    continue
+            z, r, k, fl = krylov_solve(op, z, r, b, thresh, cfg.max_inner,
+                                       method=cfg.inner_solver)
+        st.steps_it += k
+        st.flops_it += fl
+        if _vnorm(r, xp) > thresh:
+            st.n_capped += 1
+        mu, nu = st.mu, st.nu
+        gm = xp.concat([pt.gL + nu * nw.HgL + mu * nw.GTc, pt.c + nu * nw.GgL])
+        dm = float(xp.sum(gm * z))
+        if mu > cfg.mu_max or nu < cfg.nu_min or dm <= -0.5 * nu * bnorm ** 2:
+            return z, r, dm, kept_capped
+        st.mu = mu * cfg.rho ** 2
+        st.nu = nu / cfg.rho
+        st.delta = max(cfg.delta_min, min(st.delta / cfg.rho ** 4,
+                                          _delta_trial(cfg, st.mu, st.nu, nw.Ups, nw.Psi)))
+
+
+class _Search:
+    """Outcome of one Armijo search: accepted point (or None), step, merit, non-finite trials."""
+
+    def __init__(self):
+        self.accepted, self.alpha, self.merit = None, 1.0, math.nan
+        self.last_nonfinite = self.any_nonfinite = False
+        self.step = self.scale = 0.0
+
+
+def _line_search(cfg, st, z, dm):
+    """Backtracking Armijo search on the exact augmented Lagrangian merit function.
+
+    The test is relaxed by ``10 eps |merit|`` (IPOPT's rounding safeguard, not in the
+    paper): near a solution the predicted decrease falls below the rounding of the merit.
+    """
+    xp, pt, n = cfg.xp, st.pt, cfg.n
+    dx, dl = z[:n], z[n:]
+    merit0 = _merit(pt, st.mu, st.nu, xp)
+    slack = 10.0 * cfg.eps * abs(merit0)
+    s = _Search()
+    alpha = 1.0
+    for _ in range(cfg.max_backtrack + 1):
+        try:
+            trial = _evaluate(cfg.oracle, pt.x + alpha * dx, pt.lam + alpha * dl)
+            mt = _merit(trial, st.mu, st.nu, xp)
+            s.last_nonfinite = not math.isfinite(mt)
+            if mt - (merit0 + alpha * cfg.beta * dm) <= slack:
+                s.accepted, s.merit = trial, mt
                 break
-            accepted = None
-            if not math.isfinite(dm) or not bool(xp.all(xp.isfinite(z))):
-                break
-            # -------------------------------------------------------- Armijo line search
-            dx, dl = z[:n], z[n:]
-            merit0 = _merit(pt, mu, nu, xp)
-            armijo_slack = 10.0 * np.finfo(np.float64).eps * abs(merit0)
-            alpha = 1.0
-            last_nonfinite = False
-            for _ in range(max_backtrack + 1):
-                try:
-                    trial = _evaluate(oracle, x + alpha * dx, pt.lam + alpha * dl)
-                    mt = _merit(trial, mu, nu, xp)
-                    last_nonfinite = not math.isfinite(mt)
-                    # relaxed by 10 eps |merit| (IPOPT's Compare_le): near a solution the
-                    # predicted decrease falls below the rounding of the merit value
-                    if mt - (merit0 + alpha * beta * dm) <= armijo_slack:
-                        accepted = trial
-                        break
-                except NonFiniteError:
-                    last_nonfinite = True
-                alpha *= backtrack
-            # a step too small to move the iterate is a failure of the direction as well
-            step = alpha * _vnorm(z, xp)
-            scale = math.sqrt(_vnorm(pt.x, xp) ** 2 + _vnorm(pt.lam, xp) ** 2)
-            tiny = accepted is not None and step <= 4 * np.finfo(np.float64).eps * (1.0 + scale)
-            if ((accepted is None or (tiny and kkt > tol)) and kept_capped
-                    and not last_nonfinite and on_inner_cap != "continue"):
-                continue
-            break
-        n_inner += steps_it
-        inner_flops += flops_it
+        except NonFiniteError:
+            s.last_nonfinite = True
+        s.any_nonfinite |= s.last_nonfinite
+        alpha *= cfg.backtrack
+    s.alpha = alpha
+    s.step = alpha * _vnorm(z, xp)
+    s.scale = math.sqrt(_vnorm(pt.x, xp) ** 2 + _vnorm(pt.lam, xp) ** 2)
+    return s
+
+
+def _tiny(cfg, s):
+    """A step too small to change the iterate in this dtype."""
+    return s.step <= 4 * cfg.eps * (1.0 + s.scale)
+
+
+def _step(cfg, st):
+    """One outer iteration; returns None, or ``(status, detail)`` to stop."""
+    xp = cfg.xp
+    kkt = st.kkts[-1]
+    nw = _newton_system(cfg, st, kkt)
+    if isinstance(nw, tuple):
+        return nw
+    st.steps_it, st.flops_it = 0, 0.0
+    z = xp.zeros_like(nw.b)
+    r = -nw.b
+    # attempt 1 (safeguard): the line search failed on a direction taken from a capped
+    # sketch pass; recompute it with the fallback solver (on_inner_cap) and search again
+    for attempt in range(2):
+        z, r, dm, kept_capped = _inner_pass(cfg, st, nw, kkt, z, r, force_fb=attempt == 1)
         if not math.isfinite(dm) or not bool(xp.all(xp.isfinite(z))):
-            status, detail = 3, f"Non-finite Newton direction at iteration {nit}."
             break
-        if accepted is None:
-            if last_nonfinite:
-                status, detail = 3, (f"Non-finite values in the line search at iteration {nit} "
-                                     "(down to the smallest trial step).")
-            else:
-                status, detail = 2, (f"Line search failed after {max_backtrack} reductions at "
-                                     f"iteration {nit} (KKT residual {kkt:.3e}).")
+        s = _line_search(cfg, st, z, dm)
+        if not ((s.accepted is None or (_tiny(cfg, s) and kkt > cfg.tol)) and kept_capped
+                and not s.last_nonfinite and cfg.on_inner_cap != "continue"):
             break
-        pt = accepted
-        nit += 1
-        kkts.append(kkt_of(pt))
-        alphas.append(alpha)
-        inner_steps.append(steps_it)
-        if history:
-            for k, v in (("fun", pt.f), ("kkt", kkts[-1]), ("alpha", alpha), ("mu", mu),
-                         ("nu", nu), ("delta", delta), ("inner_steps", steps_it),
-                         ("inner_flops", flops_it), ("merit", mt),
-                         ("time", time.perf_counter() - t_start)):
-                hist[k].append(v)
-        if report:
-            report.row(nit=nit, fun=pt.f, kkt=kkts[-1], alpha=alpha, mu=mu, nu=nu, inner=steps_it)
-        if step <= 4 * np.finfo(np.float64).eps * (1.0 + scale) and kkts[-1] > tol:
-            status, detail = 2, (f"Step {step:.2e} too small to change the iterate at iteration "
-                                 f"{nit} (KKT residual {kkts[-1]:.3e}); the inner solves are "
-                                 "probably too inexact (raise max_inner).")
-            break
-        if callback is not None:
-            inter = OptimizeResult(x=pt.x, fun=pt.f, nit=nit, kkt=kkts[-1], multipliers=pt.lam,
-                                   alpha=alpha, mu=mu, nu=nu, delta=delta)
-            if notify(callback, inter):
-                status, detail = 99, None
-                break
-    return finish(pt, status, detail)
+    st.n_inner += st.steps_it
+    st.inner_flops += st.flops_it
+    if not math.isfinite(dm) or not bool(xp.all(xp.isfinite(z))):
+        return 3, f"Non-finite Newton direction at iteration {st.nit}."
+    if s.accepted is None:
+        if s.last_nonfinite:
+            return 3, (f"Non-finite values in the line search at iteration {st.nit} "
+                       "(down to the smallest trial step).")
+        return 2, (f"Line search failed after {cfg.max_backtrack} reductions at iteration "
+                   f"{st.nit} (KKT residual {kkt:.3e}).")
+    st.pt = s.accepted
+    st.nit += 1
+    st.kkts.append(_kkt(st.pt, xp))
+    st.alphas.append(s.alpha)
+    st.inner_steps.append(st.steps_it)
+    st.alpha, st.merit = s.alpha, s.merit
+    return _after_step(cfg, st, s)
+
+
+def _after_step(cfg, st, s):
+    """Stops decided after an accepted step: a step that cannot move the iterate, divergence."""
+    kkt, lim = st.kkts[-1], cfg.divergence_limit
+    if _tiny(cfg, s) and kkt > cfg.tol:
+        if s.any_nonfinite:
+            return 3, (f"The objective or the constraints are non-finite at trial points along "
+                       f"the Newton direction at iteration {st.nit}; the step was cut to "
+                       f"{s.step:.2e} (the iterate is at the edge of the functions' domain).")
+        return 2, (f"Step {s.step:.2e} too small to change the iterate at iteration {st.nit} "
+                   f"(KKT residual {kkt:.3e}); the inner solves are probably too inexact "
+                   "(raise max_inner).")
+    # divergence, measured against the starting point (scale-free): the objective falling by
+    # more than divergence_limit * max(1, |f(x0)|), or the iterates growing as much
+    ref = st.start
+    drop = lim * max(1.0, abs(ref[0]))
+    if st.pt.f < ref[0] - drop:
+        return 2, (f"f(x) = {st.pt.f:.3e} fell below f(x0) - {drop:.1e} (divergence_limit = "
+                   f"{lim:g} times max(1, |f(x0)|)) at iteration {st.nit}: the objective appears "
+                   "unbounded below on the feasible set (raise divergence_limit if the problem "
+                   "is only badly scaled).")
+    xmax = float(cfg.xp.max(cfg.xp.abs(st.pt.x)))
+    if not xmax <= lim * max(1.0, ref[1]):
+        return 2, (f"max |x_i| = {xmax:.3e} exceeds divergence_limit = {lim:g} times "
+                   f"max(1, max |x0_i|) at iteration {st.nit}: the iterates diverge (the "
+                   "problem may be unbounded).")
+    return None
+
+
+def _finish(cfg, st, mon):
+    xp, pt = cfg.xp, st.pt
+    maxcv = float(xp.max(xp.abs(pt.c))) if pt is not None and cfg.m > 0 else math.nan
+    return mon.finish(
+        x=pt.x if pt is not None else cfg.x0, fun=pt.f if pt is not None else math.nan,
+        nit=st.nit, metric=st.kkts[-1] if st.kkts else math.nan, nfev=cfg.oracle.nfev,
+        njev=cfg.oracle.njev, nhev=cfg.oracle.nhev, ncev=cfg.oracle.ncev,
+        ncjev=cfg.oracle.ncjev, multipliers=pt.lam if pt is not None else cfg.lam0,
+        kkt_path=st.kkts, maxcv=maxcv, n_inner=st.n_inner, inner_steps=st.inner_steps,
+        inner_flops=st.inner_flops, alphas=st.alphas, mu=st.mu, nu=st.nu, delta=st.delta,
+        n_inner_capped=st.n_capped, n_inner_fallback=st.n_fallback, operator=st.mode,
+        time=mon.elapsed())
 
 
 def _eye_cols(n, xp, dtype, dev):

@@ -19,6 +19,13 @@ __all__ = ["KKTOperator", "sketch_solve", "krylov_solve", "SKETCHES"]
 
 SKETCHES = ("gaussian", "kaczmarz", "kaczmarz-rownorm", "block-gaussian", "row-block")
 
+# registered kernels per sketch and operator storage (see ``_kernels``): the dense and CSR
+# kernels have Numba twins for NumPy input; matrix-free operators use the generic ones
+_KERNEL_NAMES = {
+    "gv": {"dense": "adasketch_gv_dense", "csr": "adasketch_gv_csr"},
+    "rk": {"dense": "adasketch_rk_dense", "csr": "adasketch_rk_csr"},
+}
+
 
 def _issparse(a):
     import scipy.sparse as sp
@@ -59,7 +66,6 @@ class KKTOperator:
         self.nnz = nnz
         self._rownorm2 = None
         self._KK = None
-        self._host = None
 
     @classmethod
     def dense(cls, B, G, xp):
@@ -130,11 +136,6 @@ class KKTOperator:
         return np.full(self.N, 8.0 * self.nnz_est + 4.0)
 
 
-def _draw_chunk(rng, N, count, xp, dev):
-    S = rng.standard_normal((count, N))
-    return asarray_on(S, xp, dev)
-
-
 def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_every=100,
                  sketch_size=32, chunk=None):
     """Run at most ``jmax`` sketch-and-project steps from ``(z, r)`` until ``||r|| <= thresh``.
@@ -153,16 +154,15 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
         chunk = int(max(16, min(4096, 2 ** 21 // max(N, 1))))
     Kobj = op.K
     numpy_ns = is_numpy_namespace(xp)
+    dtype = z.dtype
     if sketch == "gaussian":
-        kname = "adasketch_gv_csr" if op.kind == "csr" else "adasketch_gv_dense"
-        kern = get_kernel(kname, xp) if op.kind in ("dense", "csr") and numpy_ns \
-            else _kernels.gv_steps
+        kern = get_kernel(_KERNEL_NAMES["gv"].get(op.kind, "adasketch_gv"), xp)
         while steps < jmax:
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
             c = min(chunk, jmax - steps)
             S = rng.standard_normal((c, N))
-            S = S if numpy_ns else asarray_on(S, xp, dev)
+            S = S if numpy_ns else asarray_on(S, xp, dev, dtype)
             z, r, k = kern(Kobj, z, r, b, S, thresh, recompute_every, start + steps, xp=xp)
             steps += k
             if k < c:
@@ -177,11 +177,7 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
             p = rn2 / rn2.sum()
         else:
             p = None
-        kname = "adasketch_rk_csr" if op.kind == "csr" else "adasketch_rk_dense"
-        if op.kind in ("dense", "csr") and numpy_ns:
-            kern = get_kernel(kname, xp)
-        else:
-            kern = _kernels.rk_steps
+        kern = get_kernel(_KERNEL_NAMES["rk"].get(op.kind, "adasketch_rk"), xp)
         KK = op.KK() if op.kind == "dense" else None
         costs = op.rk_row_costs()
         if KK is None and op.kind == "dense":
@@ -203,7 +199,7 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
             if sketch == "block-gaussian":
-                S = asarray_on(rng.standard_normal((N, q)), xp, dev)
+                S = asarray_on(rng.standard_normal((N, q)), xp, dev, dtype)
                 U = _apply_cols(op, S)
                 Str = S.T @ r
             else:
@@ -222,6 +218,8 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
         raise ValueError(f"unknown sketch {sketch!r}")
     # periodic residual recomputations
     flops += ((start + steps) // recompute_every - start // recompute_every) * 2.0 * nnz
+    if z.dtype != dtype:  # the Numba twins work in float64: back to the input dtype
+        z, r = xp.astype(z, dtype), xp.astype(r, dtype)
     return z, r, steps, flops
 
 

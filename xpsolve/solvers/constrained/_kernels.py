@@ -161,6 +161,8 @@ def rk_steps(K, KK, rownorm2, z, r, b, idx, thresh, recompute_every, start, *, x
     return _run_blocks(K, z, r, b, len(idx), thresh, recompute_every, start, block, xp)
 
 
+register_kernel("adasketch_gv", generic=gv_steps)  # matrix-free operators (no twin)
+register_kernel("adasketch_rk", generic=rk_steps)
 register_kernel("adasketch_gv_dense", generic=gv_steps, numba=f"{_NUMBA}:gv_steps_dense")
 register_kernel("adasketch_gv_csr", generic=gv_steps, numba=f"{_NUMBA}:gv_steps_csr")
 register_kernel("adasketch_rk_dense", generic=rk_steps, numba=f"{_NUMBA}:rk_steps_dense")
