@@ -141,9 +141,11 @@ class Monitor:
     def check(self, nit, *, x=None, fun=None, metric=None, check_x=False, **extras) -> bool:
         """One check point; return True when the run must end.
 
-        Order of the tests: non-finite ``metric`` / ``fun`` (and ``x`` with
-        ``check_x=True``) gives status 3; ``metric <= tol`` gives 0; the callback's
-        :class:`StopIteration` gives 99; ``nit >= maxiter`` gives 1.
+        Order: non-finite ``metric`` / ``fun`` (and ``x`` with ``check_x=True``) gives
+        status 3 (the callback is not called with non-finite values); otherwise the
+        history and ``disp`` row are recorded and the callback is called; then
+        ``metric <= tol`` gives 0 (even if the callback raised :class:`StopIteration`),
+        the callback's :class:`StopIteration` gives 99, ``nit >= maxiter`` gives 1.
         """
         self.nit = int(nit)
         self.n_checks += 1
@@ -182,16 +184,22 @@ class Monitor:
             if self.report is not None:
                 self.report.row(nit=int(nit), fun=f, **{self.metric_name: m},
                                 **{k: scal.get(k, "") for k in self.columns})
-        if self.tol is not None and metric is not None and m <= self.tol:
-            return self.stop(0)
+        converged = self.tol is not None and metric is not None and m <= self.tol
+        asked_stop = False
         if self.callback is not None:
+            # every check point reaches the callback, the converged one included (SciPy calls
+            # back after each iteration, then tests convergence)
             inter = OptimizeResult(x=_value(x), fun=fval, nit=int(nit),
                                    **{self.metric_name: m},
                                    **{k: _value(v) for k, v in extras.items()})
             try:
                 self.callback(inter)
             except StopIteration:
-                return self.stop(99)
+                asked_stop = True
+        if converged:  # a converged point stays a success even if the callback asked to stop
+            return self.stop(0)
+        if asked_stop:
+            return self.stop(99)
         if nit >= self.maxiter:
             return self.stop(1, f"({self.maxiter} iterations)")
         return False

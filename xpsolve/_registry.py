@@ -46,7 +46,7 @@ class SolverSpec:
         One-line description shown by :func:`show_options`.
     metric : str or None
         The result key (a float) on which ``success`` is decided: the run succeeds
-        when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt_residual"``, ...).
+        when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt"``, ...).
         The contract tests check that every success meets it.
     kernels : tuple of str
         Names of the registered kernels (:func:`xpsolve.backends.get_kernel`) the

@@ -303,6 +303,7 @@ OPTIONS = standard_options(
 )
 
 register_solver(SolverSpec(
+    metric="residual",
     name="lv-hba", family="bilevel", func=_solve_lvhba, options=OPTIONS,
     numba=True, needs=frozenset({"upper_grad", "lower_grad"}),
     accepts=frozenset({"lower_cons", "lower_cons_vjp", "proj_x", "proj_y", "proj_xy",

@@ -133,9 +133,16 @@ def _solve_spectral_ls(y, op, *, xp, callback=None, maxiter=1000, tol=1e-12, sol
     mon = Monitor("spectral-ls", xp=xp, maxiter=maxiter, tol=tol, metric="ls_resid",
                   check_every=check_every, history=history, disp=disp, callback=callback,
                   columns=("err",) if truth else ())
-    if solver == "svd":
+    if maxiter == 0:  # no iteration allowed: the back-projection with unit gains, status 1
+        x = op.adjoint(y) / (m * p)
+        d = xp.ones((m,), dtype=y.dtype, device=_device(y))
+        resid = fun_value(d * op.forward(x) - y, xp)
+        return mon.finish(x=x, fun=resid, nit=0, metric=None, nfev=op.n_forward, gains=d,
+                          n_forward=op.n_forward, n_adjoint=op.n_adjoint, solver=solver,
+                          identifiable=bool(ok), ls_resid=float("nan"))
+    if solver == "svd":  # the direct solve counts as one iteration
         s, x, resid = _svd_solve(y, op, xp, c)
-        nit = 0
+        nit = 1
     else:
         s, x, resid, nit = _cgls(y, op, xp, c, mon, maxiter, err_of)
     t = m / xp.sum(s)                  # fixes the sign and scale of the singular vector
@@ -147,7 +154,7 @@ def _solve_spectral_ls(y, op, *, xp, callback=None, maxiter=1000, tol=1e-12, sol
     z = op.forward(x)
     F = fun_value(d * z - y, xp)
     if solver == "svd" and mon.status is None:
-        mon.check(0, x=x, fun=F, metric=resid, gains=d,
+        mon.check(1, x=x, fun=F, metric=resid, gains=d,
                   **({"err": err_of(x, d)} if truth else {}))
     if not ok and mon.status == 0:
         mon.status, mon.detail = 4, not_identifiable_detail(p, m, needed)
@@ -169,5 +176,6 @@ SPECTRAL_OPTIONS = standard_options(
 )
 
 register_solver(SolverSpec(
+    metric="ls_resid",
     name="spectral-ls", family="calibration", func=_solve_spectral_ls, options=SPECTRAL_OPTIONS,
     summary="Linear baseline: Ling-Strohmer inverse-gain least squares (dense SVD or matrix-free CGLS)"))

@@ -904,6 +904,7 @@ def _hutch(mv, n, probes, rng, xp, like):
 
 
 register_solver(SolverSpec(
+    metric="kkt",
     name="adasketch", family="minimize", func=minimize_adasketch, options=ADASKETCH_OPTIONS,
     namespaces=("numpy", "array_api_strict", "torch"),
     numba=True, needs=frozenset({"jac"}), accepts=frozenset({"hess", "hessp", "constraints"}),
