@@ -96,9 +96,9 @@ def test_callback_gets_public_values_and_stopiteration_is_99():
     while not mon.check(nit, x=plan, fun=lambda: 1.5, metric=1.0, extra=7.0):
         nit += 1
     assert nit == 2 and mon.status == 99
-    assert [r.nit for r in seen] == [0, 1, 2]
+    assert [r.nit for r in seen] == [1, 2]  # the starting point (nit 0) is not reported
     assert seen[0].x.shape == (3, 4) and seen[0].fun == 1.5 and seen[0].err == 1.0
-    assert seen[0].extra == 7.0 and len(calls) == 3
+    assert seen[0].extra == 7.0 and len(calls) == 2
     res = mon.finish(x=np.ones((3, 4)), fun=1.5, nit=nit, metric=1.0)
     assert res.status == 99 and not res.success
 

@@ -143,7 +143,8 @@ class Monitor:
 
         Order: non-finite ``metric`` / ``fun`` (and ``x`` with ``check_x=True``) gives
         status 3 (the callback is not called with non-finite values); otherwise the
-        history and ``disp`` row are recorded and the callback is called; then
+        history and ``disp`` row are recorded and the callback is called (at ``nit > 0``:
+        as in SciPy, the starting point is not reported); then
         ``metric <= tol`` gives 0 (even if the callback raised :class:`StopIteration`),
         the callback's :class:`StopIteration` gives 99, ``nit >= maxiter`` gives 1.
         """
@@ -186,9 +187,9 @@ class Monitor:
                                 **{k: scal.get(k, "") for k in self.columns})
         converged = self.tol is not None and metric is not None and m <= self.tol
         asked_stop = False
-        if self.callback is not None:
-            # every check point reaches the callback, the converged one included (SciPy calls
-            # back after each iteration, then tests convergence)
+        if self.callback is not None and nit > 0:
+            # every check point after an iteration reaches the callback, the converged one
+            # included (SciPy calls back after each iteration, not at x0, then tests convergence)
             inter = OptimizeResult(x=_value(x), fun=fval, nit=int(nit),
                                    **{self.metric_name: m},
                                    **{k: _value(v) for k, v in extras.items()})
