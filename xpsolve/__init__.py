@@ -11,6 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
 from .solvers import BilevelProblem, as_scipy_method, bilevel_minimize, check_oracles, minimize, solve_ot
+from .solvers import recover_low_rank
 
 try:
     __version__ = _version("xpsolve")
@@ -20,7 +21,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "BilevelProblem", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec", "as_scipy_method",
     "bilevel_minimize", "check_oracles", "config_context",
-    "get_config", "get_solver", "list_solvers", "minimize", "register_solver", "set_config",
+    "get_config", "get_solver", "list_solvers", "minimize", "recover_low_rank", "register_solver", "set_config",
     "show_options", "solve_ot",
 ]
 
