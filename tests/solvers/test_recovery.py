@@ -384,6 +384,10 @@ def test_backends_agree(xp):
     np.testing.assert_allclose(to_numpy(res.x), ref.x, rtol=1e-7, atol=1e-12)
     assert res.rel_err < 1e-6
     np.testing.assert_allclose(to_numpy(res.X), ref.x @ ref.x.T, rtol=1e-7, atol=1e-12)
+    # NumPy truth / x0 with data of another namespace are moved to it
+    mixed = recover_low_rank(to_xp(xp, inst["A"]), to_xp(xp, inst["y"]), 2,
+                             options={"x0": ref.x, "maxiter": 3, "truth": inst["X_star"]})
+    assert namespace_name(xpsolve.backends.get_namespace(mixed.x)) == namespace_name(xp)
 
 
 def test_backends_rank_one(xp):

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..._options import Interval, IsArray, OneOf, standard_options
 from ..._result import OptimizeResult
-from ...backends import as_float_array, asarray_on, check_finite, device, to_numpy
+from ...backends import (as_float_array, asarray_on, check_finite, device, get_namespace,
+                         namespace_name, to_numpy)
 
 __all__ = ["COMMON_OPTIONS", "LowRankResult", "data_scale", "initial_factor", "Truth"]
 
@@ -39,6 +40,17 @@ class LowRankResult(OptimizeResult):
         raise KeyError(key)
 
 
+def _in_namespace(a, name, xp, dev, dtype):
+    """``a`` as a ``dtype`` array of ``xp`` on ``dev``; arrays of another library are copied
+    through the host (setup only, e.g. a NumPy ``truth`` given with torch data)."""
+    if hasattr(a, "shape") and namespace_name(get_namespace(a)) != namespace_name(xp):
+        a = np.asarray(to_numpy(a))
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array; got dtype {a.dtype}")
+        return asarray_on(a.astype(np.float64), xp, dev, dtype)
+    return as_float_array(a, name, xp, dev, dtype=dtype)
+
+
 def data_scale(op, y, scale):
     """Robust estimate of :math:`\\|X^*\\|_F` from the measurements (host-side setup).
 
@@ -60,7 +72,7 @@ def initial_factor(op, y, rank, xp, *, alpha, init, x0, seed, s_hat):
     """``U_0`` in ``xp`` (``y``'s device and dtype) and whether it is a "small" random start."""
     dev, dt, d = device(y), y.dtype, op.d
     if x0 is not None:
-        U0 = as_float_array(x0, "x0", xp, dev, dtype=dt)
+        U0 = _in_namespace(x0, "x0", xp, dev, dt)
         if tuple(U0.shape) != (d, rank):
             raise ValueError(f"x0 must have shape (d, rank) = ({d}, {rank}); got {tuple(U0.shape)}")
         check_finite(U0, "x0", xp)
@@ -92,7 +104,7 @@ class Truth:
     """The ground truth ``X*`` and the relative recovery error of a factor ``U``."""
 
     def __init__(self, truth, d, xp, y):
-        X = as_float_array(truth, "truth", xp, device(y), dtype=y.dtype)
+        X = _in_namespace(truth, "truth", xp, device(y), y.dtype)
         if tuple(X.shape) != (d, d):
             raise ValueError(f"Option 'truth' must be the matrix X* of shape ({d}, {d}); "
                              f"got {tuple(X.shape)}")
