@@ -33,9 +33,11 @@ class _Rule:
     kind: str
     eta0: float = 0.2
     rho: float = 0.98
-    warmup: int = 0
+    warmup: int | None = 0   # None: adaptive warm-up still running (see _end_warmup)
     eta_min: float = 0.0
     f_star: float = 0.0
+    adaptive: bool = False
+    cap: int = 0             # adaptive warm-up: longest warm-up allowed
 
     def eta(self, ts, f, dnorm2, xp):
         """Step size at schedule counter ``ts`` (a float, or a 0-d array for Polyak)."""
@@ -44,6 +46,8 @@ class _Rule:
             safe = xp.where(dnorm2 > 0, dnorm2, xp.ones_like(dnorm2))
             return xp.where((gap > 0) & (dnorm2 > 0), gap / safe, xp.zeros_like(gap))
         if self.kind == "constant":
+            return self.eta0
+        if self.kind == "warmup_geometric" and self.warmup is None:
             return self.eta0
         k = ts if self.kind == "geometric" else ts - self.warmup
         if k <= 0:
@@ -114,11 +118,17 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
     U0, small_start = initial_factor(op, y, rank, xp, alpha=alpha, init=init, x0=x0, seed=seed,
                                      s_hat=s_hat)
     u0_norm = float(xp.linalg.vector_norm(U0))
-    if rule.kind == "warmup_geometric" and rule.warmup is None:
+    if rule.kind == "warmup_geometric" and rule.warmup in (None, "fixed", "adaptive"):
         a_eff = min(max(u0_norm / math.sqrt(s_hat * rank), 1e-300), 1.0)
-        rule.warmup = math.ceil(3.0 * math.log(1.0 / a_eff) / rule.eta0)
-    check_at = rule.warmup if rule.kind == "warmup_geometric" else math.ceil(
-        3.0 * math.log(1.0 / max(alpha, 1e-300)) / max(rule.eta0, 1e-12))
+        t0 = math.ceil(3.0 * math.log(1.0 / a_eff) / rule.eta0)
+        if rule.warmup == "adaptive":
+            rule.adaptive, rule.cap, rule.warmup = True, t0, None
+        else:
+            rule.warmup = t0
+    if rule.kind == "warmup_geometric":
+        check_at = rule.cap if rule.adaptive else rule.warmup
+    else:
+        check_at = math.ceil(3.0 * math.log(1.0 / max(alpha, 1e-300)) / max(rule.eta0, 1e-12))
     tr = Truth(truth, op.d, xp, y) if truth is not None else None
     metric_name = "rel_err" if tr is not None else "rel_change"
     if tol is None:
@@ -132,6 +142,8 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
     f0 = None
     warned = False
     while True:
+        if rule.adaptive and rule.warmup is None:
+            _end_warmup(st, rule, s_hat, xp)
         _evaluate(op, y, st, l1, rule, xp)
         if f0 is None:
             f0 = float(st.f)
@@ -142,6 +154,8 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
                     and _diverged(st, f0, 1e3 * math.sqrt(s_hat) + 10 * u0_norm, xp)):
                 st = _State(U=U0, nit=st.nit, restarts=st.restarts + 1, nfev=st.nfev)
                 rule.eta0 /= 2
+                if rule.adaptive:
+                    rule.warmup = None
                 continue
             metric = (lambda: tr.rel_err(st.U)) if tr is not None else _rel_change(st, xp)
             if tr is not None:
@@ -155,6 +169,17 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
             warned = _growth_warning(st, u0_norm, check_at, s_hat, xp)
         _step(st)
     return _finish(mon, st, xp, op, tr, rule, small_start, warned, u0_norm, check_at, s_hat)
+
+
+#: adaptive warm-up: the constant step ends once ||U||_F^2 reaches this fraction of the scale
+WARMUP_FRACTION = 0.05
+
+
+def _end_warmup(st, rule, s_hat, xp):
+    """Adaptive warm-up: keep eta0 until ||U||_F^2 >= WARMUP_FRACTION * scale (the signal has
+    reached the data scale) or the budget ``rule.cap`` is spent, then start the decay."""
+    if st.ts >= rule.cap or float(xp.linalg.vector_norm(st.U)) ** 2 >= WARMUP_FRACTION * s_hat:
+        rule.warmup = st.ts
 
 
 def _never_grew(U, s_hat, xp):
@@ -204,7 +229,7 @@ SUBGM_OPTIONS = {
     "step": [OneOf(*STEPS)],
     "eta0": [Interval(float, 0, None, closed="neither")],
     "rho": [Interval(float, 0, 1, closed="neither")],
-    "warmup": [OneOf(None), Interval(int, 0, None)],
+    "warmup": [OneOf(None, "fixed", "adaptive"), Interval(int, 0, None)],
     "eta_min": [Interval(float, 0, None)],
     "f_star": [OneOf(None), Interval(float, 0, None)],
     "max_restarts": [Interval(int, 0, None)],
