@@ -4,11 +4,14 @@ Usage (after the two suite plans have run)::
 
     python -m xpsolve suite --plan recovery --output bench-recovery
     python -m xpsolve suite --plan recovery-ab --output bench-recovery-ab
-    python benchmarks/recovery_report.py bench-recovery bench-recovery-ab --figures docs/figures
+    python -m xpsolve suite --plan recovery-scale --output bench-recovery-scale
+    python benchmarks/recovery_report.py bench-recovery --ab bench-recovery-ab \
+        --scale bench-recovery-scale --figures docs/figures
 
 Prints markdown tables (pasted into docs/benchmarks.md) and writes
 ``recovery_phase.png`` (success rate over outlier fraction x m/(d r), per method) and
-``recovery_alpha.png`` (final error vs alpha, over-parameterized r' = d, warm-up vs geometric).
+``recovery_alpha.png`` (final error vs alpha, over-parameterized r' = d: fixed and adaptive
+warm-up vs pure geometric decay).
 """
 from __future__ import annotations
 
@@ -90,41 +93,53 @@ def phase(runs, fig_dir):
     fig.savefig(Path(fig_dir) / "recovery_phase.png", dpi=110, bbox_inches="tight")
 
 
-def ab(runs, fig_dir):
-    groups = defaultdict(list)
+def _variant(run):
+    o = run["options"]
+    if run["solver"] != "subgm":
+        return run["solver"]
+    step = o.get("step", "warmup_geometric")
+    if step == "warmup_geometric":
+        step = f"warm-up ({o.get('warmup') or 'fixed'})"
+    return f"subgm {step}, alpha={o.get('alpha', 1e-3):g}"
+
+
+def ab(runs, fig_dir, *, figure=True):
+    groups = defaultdict(dict)
     for run in runs:
-        o, prm = run["options"], run["params"]
-        label = run["solver"] if run["solver"] != "subgm" else \
-            f"subgm {o.get('step', 'warmup_geometric')} alpha={o.get('alpha', 1e-3):g}"
-        key = (run["problem"].split("/")[1], prm.get("p"), prm.get("rank", run["size"]), label)
-        groups[key].append(run)
-    print("| problem | p | r' | method | success | median final rel. error | median nit | median time [s] |")
+        prm = run["params"]
+        key = (run["problem"].split("/")[1], prm.get("p"), prm.get("rank", run["size"]),
+               _variant(run))
+        groups[key][run["seed"]] = run          # geometric runs repeat per warmup value
+    print("| problem | p | r' | method | success | median final rel. error | median nit | "
+          "median time [s] |")
     print("|---|---|---|---|---|---|---|---|")
     for key in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
-        rs = groups[key]
+        rs = list(groups[key].values())
         print(f"| {key[0]} | {key[1]:g} | {key[2]} | {key[3]} | "
               f"{sum(bool(x['success']) for x in rs)}/{len(rs)} | "
               f"{_fmt(_med([x['key_value'] for x in rs]), '.2e')} | "
               f"{_fmt(_med([x['nit'] for x in rs]), '.0f')} | {_fmt(_med([x['time_s'] for x in rs]))} |")
-    if fig_dir is None:
+    if fig_dir is None or not figure:
         return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    alphas = sorted({x["options"]["alpha"] for g in groups.values() for x in g.values()
+                     if x["solver"] == "subgm"})
     fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
     for ax, p in zip(axes, (0.0, 0.3)):
-        for step, mk in (("warmup_geometric", "o-"), ("geometric", "s--")):
-            al = sorted({x["options"]["alpha"] for rs in groups.values() for x in rs
-                         if x["solver"] == "subgm"})
+        for name, mk in (("warm-up (fixed)", "o-"), ("warm-up (adaptive)", "^-"),
+                         ("geometric", "s--")):
             errs = [_med([x["key_value"] for x in groups.get(
-                ("gaussian_sensing", p, 20, f"subgm {step} alpha={a:g}"), [])]) for a in al]
-            ax.loglog(al, errs, mk, label=step)
-        ax.set_title(f"r' = d = 20, p = {p:g}", fontsize=9)
-        ax.set_xlabel("alpha")
+                ("gaussian_sensing", p, 20, f"subgm {name}, alpha={a:g}"), {}).values()])
+                for a in alphas]
+            ax.loglog(alphas, [e if e is not None else float("nan") for e in errs], mk, label=name)
+        ax.set_title(f"r' = d = 20, m = 1200, p = {p:g}", fontsize=9)
+        ax.set_xlabel("alpha (initialization scale)")
         ax.invert_xaxis()
-    axes[0].set_ylabel("final relative error")
+    axes[0].set_ylabel("final relative error (median)")
     axes[0].legend(fontsize=8)
     fig.savefig(Path(fig_dir) / "recovery_alpha.png", dpi=110, bbox_inches="tight")
 
@@ -132,13 +147,17 @@ def ab(runs, fig_dir):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("grid", help="output directory of the 'recovery' plan")
-    ap.add_argument("ab", nargs="?", help="output directory of the 'recovery-ab' plan")
+    ap.add_argument("--ab", help="output directory of the 'recovery-ab' plan")
+    ap.add_argument("--scale", help="output directory of the 'recovery-scale' plan")
     ap.add_argument("--figures", help="directory for the PNG figures")
     a = ap.parse_args(argv)
     phase(_runs(a.grid), a.figures)
     if a.ab:
         print()
         ab(_runs(a.ab), a.figures)
+    if a.scale:
+        print()
+        ab(_runs(a.scale), a.figures, figure=False)
 
 
 if __name__ == "__main__":
