@@ -58,7 +58,9 @@ def recover_low_rank(A, y, rank, method="subgm", *, options=None, callback=None,
         measurements may be corrupted) and ``truth`` (the ground truth :math:`X^*`, for
         benchmarks). ``"subgm"``: ``step`` (``"warmup_geometric"`` default,
         ``"geometric"``, ``"polyak"``, ``"constant"``), ``eta0`` (0.2), ``rho`` (0.98),
-        ``warmup`` (None: :math:`\lceil 3 \ln(1/\alpha) / \eta_0 \rceil`), ``eta_min`` (0),
+        ``warmup`` (None: :math:`\lceil 3 \ln(1/\alpha) / \eta_0 \rceil`; an int; or
+        ``"adaptive"``: decay once :math:`\|U\|_F^2 \ge 0.05\,\hat s`, better over-parameterized
+        with outliers, worse when ill-conditioned), ``eta_min`` (0),
         ``f_star`` (Polyak), ``max_restarts`` (3). ``"factored-gd"``: ``eta`` (0.1, the
         step is ``eta / scale``).
     callback : callable, optional
