@@ -157,9 +157,7 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
                 if rule.adaptive:
                     rule.warmup = None
                 continue
-            metric = (lambda: tr.rel_err(st.U)) if tr is not None else _rel_change(st, xp)
-            if tr is not None:
-                metric = metric()
+            metric = tr.rel_err(st.U) if tr is not None else _rel_change(st, xp)
             if mon.check(st.nit, x=st.U, fun=st.f, metric=metric, eta=st.eta, U=st.U):
                 break
             if underflow:
