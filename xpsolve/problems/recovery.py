@@ -10,7 +10,6 @@ of the returned factor, recomputed on the host.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..backends import to_numpy
