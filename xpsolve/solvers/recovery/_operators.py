@@ -50,10 +50,14 @@ class DenseOperator:
     def adjoint(self, w, U):
         return self.xp.reshape(w @ self.Af, (self.d, self.d)) @ U
 
+    def prepare(self):
+        """Fetch the kernel once per solve (Numba twin or generic, per the current config)."""
+        self._kern = get_kernel("recovery_dense_fused", self.xp)
+
     def fused(self, U, y, l1):
         """``(res, sym(A*(w)) U)`` with ``w = sign(res)`` (l1) or ``res`` (l2)."""
         xp = self.xp
-        kern = get_kernel("recovery_dense_fused", xp)
+        kern = getattr(self, "_kern", None) or get_kernel("recovery_dense_fused", xp)
         res, g = kern(self.Af, y, xp.reshape(U @ U.T, (self.d * self.d,)), l1, xp=xp)
         return xp.asarray(res), xp.reshape(xp.asarray(g), (self.d, self.d)) @ U
 
@@ -86,9 +90,12 @@ class RankOneOperator:
     def adjoint(self, w, U):
         return self.Ad.T @ (w[:, None] * (self.Ad @ U))
 
+    def prepare(self):
+        self._kern = get_kernel("recovery_rank1_fused", self.xp)
+
     def fused(self, U, y, l1):
         xp = self.xp
-        kern = get_kernel("recovery_rank1_fused", xp)
+        kern = getattr(self, "_kern", None) or get_kernel("recovery_rank1_fused", xp)
         res, G = kern(self.Ad, y, U, l1, xp=xp)
         return xp.asarray(res), xp.asarray(G)
 
@@ -104,6 +111,9 @@ class _UserOperator:
     def __init__(self, op, xp, dtype):
         self.op, self.xp, self.dtype = op, xp, dtype
         self.m, self.d = int(op.m), int(op.d)
+
+    def prepare(self):
+        pass
 
     def apply(self, U):
         return self.op.apply(U)

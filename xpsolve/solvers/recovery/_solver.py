@@ -77,11 +77,11 @@ def _evaluate(op, y, st, l1, rule, xp):
     """Residuals, loss, (sub)gradient, step size and relative step at ``st.U``."""
     res, G = op.fused(st.U, y, l1)
     st.res, st.nfev = res, st.nfev + 1
-    st.f = xp.mean(xp.abs(res)) if l1 else xp.mean(res * res) / 2
+    st.f = xp.sum(xp.abs(res)) / op.m if l1 else xp.sum(res * res) / (2 * op.m)
     st.D = (2.0 / op.m) * G
     dnorm2 = xp.sum(st.D * st.D)
     st.eta = rule.eta(st.ts, st.f, dnorm2, xp)
-    st.step = st.eta * xp.sqrt(dnorm2) / xp.linalg.vector_norm(st.U)
+    st.step = st.eta * xp.sqrt(dnorm2 / xp.sum(st.U * st.U))
     if st.f_best is None:
         st.U_best, st.f_best = st.U, st.f
     else:
@@ -114,6 +114,7 @@ def _diverged(st, f0, u_cap, xp):
 def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, check_every,
          history, disp, alpha, init, x0, scale, truth, max_restarts=0):
     """The shared loop of the recovery methods (see :func:`xpsolve.recover_low_rank`)."""
+    op.prepare()
     s_hat = data_scale(op, y, scale)
     U0, small_start = initial_factor(op, y, rank, xp, alpha=alpha, init=init, x0=x0, seed=seed,
                                      s_hat=s_hat)
