@@ -190,6 +190,16 @@ def test_over_parameterized_error_monotone_in_alpha():
     assert errs[2] < big / 10
 
 
+def test_gaussian_noise_reaches_the_statistical_error():
+    # dense noise nu: the error levels off near nu sqrt(d r / m) (measured 0.23 nu here); the
+    # recovery tolerance cannot be met, so the run ends honestly (step underflow, status 2)
+    nu, d, r, m = 1e-2, 20, 3, 1200
+    inst = _inst(m=m, p=0.2, noise=nu, seed=0)
+    res = _solve(inst, 3)
+    assert res.rel_err < 2 * nu * math.sqrt(d * r / m)
+    assert res.status == 2 and not res.success and "step size" in res.message
+
+
 def test_least_squares_baseline_breaks_with_outliers():
     clean = _inst(m=1200, p=0.0, seed=0)
     res = _solve(clean, 3, method="factored-gd")
