@@ -383,6 +383,12 @@ def test_bad_inputs_fail_fast():
             def adjoint(self, w, U):
                 return U
         recover_low_rank(NoSize(), y, 2)
+    class BadShape(_UserDense):
+        def apply(self, U):
+            return super().apply(U)[:, None]
+
+    with pytest.raises(ValueError, match=r"A.apply\(U\) must return an array of shape \(60,\)"):
+        recover_low_rank(BadShape(A), y, 2)
     with pytest.raises(ValueError, match="Unknown method 'subgmm'.*Did you mean 'subgm'"):
         recover_low_rank(A, y, 2, method="subgmm")
     with pytest.raises(ValueError, match="tol must be a positive float"):

@@ -115,6 +115,17 @@ class _UserOperator:
     def prepare(self):
         pass
 
+    def check(self, U, y):
+        """Validate the object's output shapes once, on the starting factor."""
+        r = self.op.apply(U)
+        if tuple(getattr(r, "shape", ())) != (self.m,):
+            raise ValueError(f"A.apply(U) must return an array of shape ({self.m},); "
+                             f"got {getattr(r, 'shape', type(r).__name__)}")
+        g = self.op.adjoint(self.xp.ones_like(y), U)
+        if tuple(getattr(g, "shape", ())) != tuple(U.shape):
+            raise ValueError(f"A.adjoint(w, U) must return an array of the shape of U "
+                             f"{tuple(U.shape)}; got {getattr(g, 'shape', type(g).__name__)}")
+
     def apply(self, U):
         return self.op.apply(U)
 

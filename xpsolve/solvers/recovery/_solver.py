@@ -118,6 +118,8 @@ def _run(op, y, rank, *, xp, callback, method, l1, rule, maxiter, tol, seed, che
     s_hat = data_scale(op, y, scale)
     U0, small_start = initial_factor(op, y, rank, xp, alpha=alpha, init=init, x0=x0, seed=seed,
                                      s_hat=s_hat)
+    if op.kind == "user":
+        op.check(U0, y)
     u0_norm = float(xp.linalg.vector_norm(U0))
     if rule.kind == "warmup_geometric" and rule.warmup in (None, "fixed", "adaptive"):
         a_eff = min(max(u0_norm / math.sqrt(s_hat * rank), 1e-300), 1.0)
