@@ -11,7 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
 from ._result import STATUS_MESSAGES, OptimizeResult
 from .solvers import (BilevelProblem, as_scipy_method, bilevel_minimize, calibrate_gains,
-                      check_oracles, complete_matrix, minimize, solve_ot)
+                      check_oracles, complete_matrix, minimize, recover_low_rank, solve_ot)
 from .solvers._scipy_methods import HostRoundTripWarning
 
 try:
@@ -22,8 +22,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "BilevelProblem", "HostRoundTripWarning", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec",
     "as_scipy_method", "bilevel_minimize", "calibrate_gains", "check_oracles", "complete_matrix",
-    "config_context", "get_config", "get_solver", "list_solvers", "minimize", "register_solver",
-    "set_config", "show_options", "solve_ot",
+    "config_context", "get_config", "get_solver", "list_solvers", "minimize", "recover_low_rank",
+    "register_solver", "set_config", "show_options", "solve_ot",
 ]
 
 

@@ -13,7 +13,7 @@ from ..backends import asarray_on, get_namespace
 __all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
 
 # modules under xpsolve.problems that register problems
-_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration")
+_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", "recovery")
 
 
 @dataclasses.dataclass(frozen=True)

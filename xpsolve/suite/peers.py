@@ -568,6 +568,9 @@ for _name, _kind in (("fancyimpute:softimpute", "softimpute"),
 # --- calibration: lifted convex baseline through CVXPY (small sizes only) -------------------
 
 _LIFTED_OPTIONS = {
+# --- recovery: convex l1 + PSD baseline through cvxpy -----------------------------------------
+
+_CVXPY_OPTIONS = {
     "maxiter": [Interval(int, 1, None)],
     "tol": [Interval(float, 0, None, closed="neither")],
 }
@@ -628,4 +631,63 @@ register_peer(Peer(
     name="cvxpy:lifted-nuclear", family="calibration", module="cvxpy", package="cvxpy",
     method=_cvxpy_lifted,
     summary="Lifted convex calibration min ||x d^T||_* (CVXPY + SCS, host NumPy; small n*m)",
+def _cvxpy_l1_psd(op, y, rank, *, xp=None, callback=None, name="cvxpy:l1-psd", **options):
+    """Convex baseline: ``min_X (1/m) ||y - A(X)||_1  s.t.  X PSD`` with cvxpy + Clarabel.
+
+    Host NumPy; the measurement operator is assembled as an ``(m, d*d)`` matrix (dense
+    stacks as given, rank-one vectors expanded), so it is for small ``d`` (about 40).
+    Options: ``maxiter`` (Clarabel ``max_iter``, default 200), ``tol`` (Clarabel gap and
+    feasibility tolerances, default 1e-8, Clarabel's own), ``truth`` (``X*``, for ``rel_err``).
+    Returns ``X`` (the convex solution), ``x`` = ``U``: its best rank-``rank`` PSD factor
+    (the family's meaning of ``x``), ``fun`` = ``f(U)``; ``callback`` is not supported
+    (the curve holds the final point only).
+    """
+    import numpy as np
+    import cvxpy as cp
+
+    from ..backends import asarray_on, to_numpy
+    from ..solvers.recovery._common import LowRankResult
+
+    truth = options.pop("truth", None)
+    opts = validate_options(name, _CVXPY_OPTIONS, options)
+    if getattr(op, "kind", None) == "dense":
+        Af = np.asarray(to_numpy(op.Af), dtype=np.float64)
+    elif getattr(op, "kind", None) == "rank1":
+        Ad = np.asarray(to_numpy(op.Ad), dtype=np.float64)
+        Af = np.einsum("ij,ik->ijk", Ad, Ad).reshape(Ad.shape[0], -1)
+    else:
+        raise TypeError("the cvxpy peer needs a dense or rank-one measurement array")
+    yh = np.asarray(to_numpy(y), dtype=np.float64)
+    m, d = Af.shape[0], op.d
+    X = cp.Variable((d, d), PSD=True)
+    prob = cp.Problem(cp.Minimize(cp.norm1(yh - Af @ cp.vec(X, order="C")) / m))
+    tol = opts.get("tol", 1e-8)
+    try:
+        prob.solve(solver=cp.CLARABEL, max_iter=opts.get("maxiter", 200), tol_gap_abs=tol,
+                   tol_gap_rel=tol, tol_feas=tol)
+        ok = prob.status in (cp.OPTIMAL,)
+        detail = f"(cvxpy/Clarabel status {prob.status})"
+    except cp.error.SolverError as exc:  # a failed solve is a result, not a crash
+        ok, detail = False, f"(cvxpy: {exc})"
+    Xh = X.value if X.value is not None else np.zeros((d, d))
+    Xh = (Xh + Xh.T) / 2
+    lam, V = np.linalg.eigh(Xh)
+    U = V[:, d - rank:] * np.sqrt(np.clip(lam[d - rank:], 0, None))
+    fun = float(np.abs(Af @ (U @ U.T).ravel() - yh).mean())
+    extra = {}
+    if truth is not None:
+        Xs = np.asarray(to_numpy(truth), dtype=np.float64)
+        extra["rel_err"] = float(np.linalg.norm(U @ U.T - Xs) / np.linalg.norm(Xs))
+    Ux = asarray_on(U, xp, None, y.dtype) if xp is not None else U
+    res = make_result(x=Ux, fun=fun, nit=int(prob.solver_stats.num_iters or 0)
+                      if prob.solver_stats is not None else 0,
+                      status=0 if ok else 2, detail=detail, backend="numpy", U=Ux,
+                      X_convex=Xh, peer=f"cvxpy {cp.__version__} CLARABEL", **extra)
+    return LowRankResult(res)
+
+
+register_peer(Peer(
+    name="cvxpy:l1-psd", family="recovery", module="cvxpy", package="cvxpy",
+    method=_cvxpy_l1_psd,
+    summary="convex l1 loss over PSD matrices (cvxpy + Clarabel, host NumPy; small d only)",
 ))
