@@ -44,10 +44,14 @@ class SolverSpec:
         Optional arguments the method uses when given (``"hessp"``, ``"constraints"``).
     summary : str
         One-line description shown by :func:`show_options`.
-    metric : str or None
+    metric : str, tuple of str, or None
         The result key (a float) on which ``success`` is decided: the run succeeds
-        when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt"``, ...).
-        The contract tests check that every success meets it.
+        when ``result[metric] <= tol`` (``"marginal_err"``, ``"kkt"``, ...). A tuple
+        lists alternatives in order of preference, for solvers whose metric depends on
+        the call (``("rel_err", "rel_change")``: the recovery error when a ground truth
+        is given, else the relative change): the first key present in the result is
+        the one success was decided on. The contract tests check that every success
+        meets it.
     kernels : tuple of str
         Names of the registered kernels (:func:`xpsolve.backends.get_kernel`) the
         solver calls on its NumPy path; ``numba`` is derived from them.
@@ -62,7 +66,12 @@ class SolverSpec:
     needs: frozenset = frozenset()
     accepts: frozenset = frozenset()
     summary: str = ""
-    metric: str | None = None
+    metric: str | tuple | None = None
+
+    def metric_of(self, result):
+        """The name of the result key success was decided on (see ``metric``), or None."""
+        names = (self.metric,) if isinstance(self.metric, str) else tuple(self.metric or ())
+        return next((n for n in names if n in result), None)
     kernels: tuple = ()
 
     @property
@@ -149,7 +158,8 @@ def show_options(method: str, family: str | None = None, disp: bool = True) -> s
     lines = [f"{spec.name} ({spec.family}): {spec.summary}",
              f"  namespaces: {', '.join(spec.namespaces)}; numba kernels: {'yes' if spec.numba else 'no'}"]
     if spec.metric:
-        lines.append(f"  success: result.{spec.metric} <= tol")
+        names = (spec.metric,) if isinstance(spec.metric, str) else spec.metric
+        lines.append(f"  success: result.{' (or '.join(names)}{')' * (len(names) - 1)} <= tol")
     width = max([len(k) for k in spec.options] + [4])
     for key in sorted(spec.options):
         lines.append(f"  {key.ljust(width)}  default={defaults.get(key)!r}; "

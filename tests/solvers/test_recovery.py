@@ -116,7 +116,7 @@ def test_scale_invariance():
         recover_low_rank(inst["A"], y, 3, options={"seed": 0, "maxiter": 300},
                          callback=lambda intermediate_result: seen.append(intermediate_result.x))
         traj[key] = seen
-    assert len(traj["1"]) == len(traj["c"]) == 301
+    assert len(traj["1"]) == len(traj["c"]) == 300  # one callback per iteration (not at x0)
     for U1, Uc in zip(traj["1"], traj["c"]):   # rtol 1e-10 in norm (entries near 0 round apart)
         assert np.linalg.norm(Uc - math.sqrt(c) * U1) <= 1e-10 * np.linalg.norm(Uc)
 
@@ -292,7 +292,7 @@ def test_statuses_and_result_keys():
     seen = []
     recover_low_rank(inst["A"], inst["y"], 2, callback=lambda xk: seen.append(xk.shape),
                      options={"seed": 0, "maxiter": 2})
-    assert seen == [(8, 2)] * 3                            # SciPy's legacy callback(xk)
+    assert seen == [(8, 2)] * 2                            # SciPy: one callback(xk) per iteration
 
 
 class _NanAfter:

@@ -568,9 +568,6 @@ for _name, _kind in (("fancyimpute:softimpute", "softimpute"),
 # --- calibration: lifted convex baseline through CVXPY (small sizes only) -------------------
 
 _LIFTED_OPTIONS = {
-# --- recovery: convex l1 + PSD baseline through cvxpy -----------------------------------------
-
-_CVXPY_OPTIONS = {
     "maxiter": [Interval(int, 1, None)],
     "tol": [Interval(float, 0, None, closed="neither")],
 }
@@ -631,6 +628,17 @@ register_peer(Peer(
     name="cvxpy:lifted-nuclear", family="calibration", module="cvxpy", package="cvxpy",
     method=_cvxpy_lifted,
     summary="Lifted convex calibration min ||x d^T||_* (CVXPY + SCS, host NumPy; small n*m)",
+))
+
+
+# --- recovery: convex l1 + PSD baseline through cvxpy -----------------------------------------
+
+_CVXPY_OPTIONS = {
+    "maxiter": [Interval(int, 1, None)],
+    "tol": [Interval(float, 0, None, closed="neither")],
+}
+
+
 def _cvxpy_l1_psd(op, y, rank, *, xp=None, callback=None, name="cvxpy:l1-psd", **options):
     """Convex baseline: ``min_X (1/m) ||y - A(X)||_1  s.t.  X PSD`` with cvxpy + Clarabel.
 
