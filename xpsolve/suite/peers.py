@@ -44,6 +44,9 @@ class Peer:
         Backends it accepts.
     summary : str
         One-line description.
+    problems : tuple of str
+        Globs of the problems it applies to (default: every problem of its family);
+        plans skip the others with the reason.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Peer:
     method: object
     namespaces: tuple = ("numpy",)
     summary: str = ""
+    problems: tuple = ("*",)
 
     def unavailable(self) -> str | None:
         """Why the peer cannot run here, or ``None``."""
@@ -292,6 +296,76 @@ for _method, _sp in (("slsqp", "SLSQP"), ("trust-constr", "trust-constr")):
         summary=f"scipy.optimize.minimize(method={_sp!r}) on equality-constrained problems "
                 "(host NumPy, exact derivatives)",
     ))
+
+
+# --- bilevel references: KKT reformulation (SciPy trust-constr), tuned LinearSVC ---------------
+
+_KKT_OPTIONS = {
+    "maxiter": [Interval(int, 1, None)],
+    "tol": [Interval(float, 0, None, closed="neither")],
+}
+
+
+def _kkt_trust_constr(problem, x0, y0, *, callback=None, name="scipy:kkt-trust-constr", **options):
+    """The single-level KKT reformulation of a bilevel problem with a linear feasible set,
+    solved by SciPy ``trust-constr`` (options ``maxiter``, default 1000, and ``tol`` = ``gtol``,
+    default 1e-10). A reference for small problems: it needs the lower level's stationarity
+    to be a smooth equation (a stable active set)."""
+    from ..solvers.bilevel._reference import kkt_trust_constr
+
+    opts = validate_options(name, _KKT_OPTIONS, options)
+
+    def cb(intermediate_result):
+        if callback is not None:
+            n, m = problem.dim_x, problem.dim_y
+            v = intermediate_result.x
+            callback(type(intermediate_result)(x=v[:n], y=v[n:n + m],
+                                               fun=intermediate_result.fun,
+                                               nit=intermediate_result.nit))
+
+    return kkt_trust_constr(problem, x0, y0, maxiter=opts.get("maxiter", 1000),
+                            gtol=opts.get("tol", 1e-10), callback=cb)
+
+
+def _linearsvc(problem, x0, y0, *, callback=None, name="sklearn:linearsvc", **options):
+    """scikit-learn ``LinearSVC`` on the SVM problem's training split, C tuned on the
+    validation split over 10^{-3..3} (the usual practice the bilevel method competes with).
+    Returns ``x = x0`` (uniform sample weights) and ``y = (w, b, xi)`` with the hinge slacks
+    ``xi = max(0, 1 - t (w^T a + b))``, so the problem's metrics (test accuracy) apply."""
+    import numpy as np
+
+    from ..backends import asarray_on, to_numpy
+
+    validate_options(name, {"maxiter": [Interval(int, 1, None)]}, options)
+    if not hasattr(problem, "reference_peer"):
+        raise ValueError(f"{name} applies to the SVM problem (bilevel/p8_svm_weights) only")
+    ref = problem.reference_peer
+    h = problem._host
+    from sklearn.svm import LinearSVC
+
+    clf = LinearSVC(C=ref["C"], loss="squared_hinge", dual="auto", max_iter=20000, tol=1e-6)
+    clf.fit(h["Xtr"], h["ttr"])
+    w, b = clf.coef_.ravel(), float(clf.intercept_[0])
+    xi = np.maximum(0.0, 1.0 - h["ttr"] * (h["Xtr"] @ w + b))
+    xp = problem.xp
+    y = asarray_on(np.r_[w, b, xi], xp, None, dtype=problem.dtype)
+    fun = float(to_numpy(problem.upper_value(x0, y)))
+    return make_result(x=x0, fun=fun, nit=int(np.max(clf.n_iter_)), status=0, backend="numpy",
+                       detail=f"(LinearSVC, C = {ref['C']:.3g} tuned on validation)", y=y,
+                       peer="scikit-learn LinearSVC")
+
+
+register_peer(Peer(
+    name="scipy:kkt-trust-constr", family="bilevel", module="scipy", package="scipy",
+    method=_kkt_trust_constr, problems=("bilevel/p2_lvhba_toy", "bilevel/p3_lvhba_eqtoy"),
+    summary="KKT reformulation solved by SciPy trust-constr (small problems with a linear "
+            "feasible set)",
+))
+register_peer(Peer(
+    name="sklearn:linearsvc", family="bilevel", module="sklearn", package="scikit-learn",
+    method=_linearsvc, problems=("bilevel/p8_svm_weights",),
+    summary="scikit-learn LinearSVC, C tuned on the validation split (SVM problem only)",
+))
 
 
 # --- RegOT (C++ entropic OT solvers: SSNS, dense Newton) -------------------------------------

@@ -352,6 +352,8 @@ def expand(plan: Plan, *, entries=None):
 def _incompatible(entry: SolverEntry, prob, backend: str) -> str | None:
     if entry.family != prob.family:
         return f"solver family {entry.family!r} != problem family {prob.family!r}"
+    if not any(fnmatch.fnmatchcase(prob.name, g) for g in entry.problems):
+        return f"applies only to {', '.join(entry.problems)}"
     if backend.split(":")[0] not in entry.namespaces:
         return f"backend {backend!r} not supported (solver supports {', '.join(entry.namespaces)})"
     if entry.unavailable:

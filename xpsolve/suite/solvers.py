@@ -33,6 +33,7 @@ class SolverEntry:
     unavailable: str | None = None
     summary: str = ""
     numba: bool = False
+    problems: tuple = ("*",)
 
     @property
     def qualname(self) -> str:
@@ -47,7 +48,7 @@ def list_entries(family: str | None = None) -> list:
     out = [SolverEntry(s.name, s.family, tuple(s.namespaces), "xpsolve", None, s.summary,
                        bool(s.numba)) for s in list_solvers(family)]
     out += [SolverEntry(p.name, p.family, tuple(p.namespaces), "peer", p.unavailable(),
-                        p.summary) for p in list_peers(family)]
+                        p.summary, problems=tuple(p.problems)) for p in list_peers(family)]
     return sorted(out, key=lambda e: (e.family, e.kind != "xpsolve", e.name))
 
 
