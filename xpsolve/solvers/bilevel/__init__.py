@@ -5,6 +5,7 @@ from ..._options import validate_options
 from ..._registry import get_solver
 from ...backends import as_float_array, check_finite, get_namespace, namespace_name
 from . import _lvhba  # noqa: F401  (registers "lv-hba")
+from . import _borep, _baselines  # noqa: F401  (registers "bo-rep", "aid-cg", "stocbio", "soba", "ma-soba")
 from ._protocol import BilevelProblem, CountingProblem, check_oracles
 
 __all__ = ["bilevel_minimize", "BilevelProblem", "check_oracles"]
