@@ -188,6 +188,9 @@ class TinyRNNHyperRep(_LibraryProblem):
         self.dim_x, self.dim_y = H * H + 2 * H, H + 1
         self.n_lower, self.n_upper = int(n_train), int(n_val)
         self.lower_mu = self.reg
+        # |phi_i|^2 <= H + 1 (tanh features and a bias): a global bound on the lower curvature
+        # (the curvature at a given x is often several times smaller)
+        self.lower_L = float(H + 1) + self.reg
         W0 = 0.5 * np.eye(H) + 0.2 * rng.standard_normal((H, H)) / math.sqrt(H)
         self._x0 = np.r_[W0.ravel(), 0.5 * rng.standard_normal(H), np.zeros(H)]
 

@@ -113,7 +113,7 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
         raise ValueError(f"Option 'z0' must have shape ({problem.dim_y},); got {tuple(z0.shape)}")
     need_L = neumann_step is None or gamma is None or refine_step is None or \
         (hypergrad == "linear_sgd" and nu is None)
-    l_g1, l_source = (lower_step_size(O, x0, y0, problem.lower_L, O.rng_refine) if need_L
+    l_g1, l_source = (lower_step_size(O, x0, y0, problem.lower_L) if need_L
                       else (math.nan, "not needed (all steps given)"))
     eta_N = 1.0 / (1.1 * l_g1) if neumann_step is None else float(neumann_step)
     gamma = eta_N if gamma is None else float(gamma)

@@ -39,6 +39,9 @@ def norm(v, xp) -> float:
     return math.sqrt(float(xp.sum(v * v)))
 
 
+FRESH = object()  # sentinel: draw a fresh second-order minibatch
+
+
 class Oracles:
     """Counted oracles with separate minibatch streams (see module docstring).
 
@@ -103,11 +106,11 @@ class Oracles:
     def lower_grad_y(self, x, y, stream=None):
         return self.P.lower_grad(x, y, self.batch("lower", stream))[1]
 
-    def hvp(self, x, y, v, batch="fresh"):
-        return self.P.lower_hvp_yy(x, y, v, self.batch("hvp") if batch == "fresh" else batch)
+    def hvp(self, x, y, v, batch=FRESH):
+        return self.P.lower_hvp_yy(x, y, v, self.batch("hvp") if batch is FRESH else batch)
 
-    def jvp(self, x, y, v, batch="fresh"):
-        return self.P.lower_jvp_xy(x, y, v, self.batch("hvp") if batch == "fresh" else batch)
+    def jvp(self, x, y, v, batch=FRESH):
+        return self.P.lower_jvp_xy(x, y, v, self.batch("hvp") if batch is FRESH else batch)
 
     @property
     def counts(self):
@@ -190,12 +193,13 @@ def power_lambda_max(hvp, dim, xp, like, rng, iters=20):
     return abs(lam)
 
 
-def lower_step_size(oracles, x, y, lower_L, rng):
+def lower_step_size(oracles, x, y, lower_L):
     """``(l_g1, source)``: the problem's ``lower_L`` or a 20-step power estimate at (x, y)."""
     if lower_L is not None:
         return float(lower_L), "problem.lower_L"
+    # a fixed start vector: deterministic oracles give the same steps whatever the seed
     est = power_lambda_max(lambda v: oracles.hvp(x, y, v, batch=None), y.shape[0], oracles.xp,
-                           y, oracles.rng_refine)
+                           y, np.random.default_rng(20240117))
     if not (est > 0 and math.isfinite(est)):
         raise ValueError("the power iteration on lower_hvp_yy at (x0, y0) gave a non-positive "
                          f"curvature estimate ({est}); the lower level must be strongly convex "
@@ -222,7 +226,7 @@ def bilevel_loop(method, oracles, state, step, *, xp, maxiter, tol, check_every,
     r"""Run ``state = step(state, t)`` for t = 0..maxiter-1 with check points.
 
     ``public(state) -> (x, y)``. At each check point: non-finite ``x`` or ``y``
-    stops the run with status 3 (the last finite check point is returned); the
+    (or a step that set ``state["bad"]`` to a description) stops the run with status 3 (the last finite check point is returned); the
     metric is the exact hypergradient norm :math:`\|\nabla\Phi(x)\|` when the
     problem provides ``hypergrad`` (else none, and ``tol`` must be None); the
     callback receives ``x``, ``y``, ``fun`` = :math:`F(x, y)`, ``nit``,
@@ -249,8 +253,8 @@ def bilevel_loop(method, oracles, state, step, *, xp, maxiter, tol, check_every,
     while True:
         if mon.due(nit):
             x, y = public(state)
-            if not (is_finite_array(x, xp) and is_finite_array(y, xp)):
-                mon.stop(3, f"(non-finite iterate at iteration {nit})")
+            if state.get("bad") or not (is_finite_array(x, xp) and is_finite_array(y, xp)):
+                mon.stop(3, f"(non-finite {state.get('bad') or 'iterate'} at iteration {nit})")
                 break
             extras = extras_fn(state) if extras_fn else {}
             ok_metric = metric_of(x) if need_metric else None
