@@ -331,7 +331,7 @@ def get(name, *, xp=None, device=None, dtype=None, **params):
     >>> from xpsolve.problems.bilevel_unbounded import get
     >>> prob = get("double_well", d=10, scale=3.0)
     >>> prob.dim_x, prob.solution()["fun"], round(float(prob.phi(prob.x0())), 1)
-    (10, -2.5, 1210.8)
+    (10, -2.5, 889.6)
     """
     if name not in _LIBRARY:
         raise ValueError(f"Unknown problem {name!r}; available: {', '.join(sorted(_LIBRARY))}")

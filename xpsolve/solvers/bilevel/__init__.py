@@ -54,7 +54,7 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         ``problem.x0()`` / ``problem.y0()`` when defined, else zeros. They are
         projected onto C before the first iteration.
     method : str or callable
-        ``"lv-hba"`` (default). A callable is called as
+        ``"lv-hba"`` (default); ``"bo-rep"`` (unconstrained strongly convex lower level, unbounded-smooth upper level; its options: ``xpsolve.show_options("bo-rep")``, docs/methods/bo-rep.md) and its fixed-step reference baselines ``"aid-cg"``, ``"stocbio"``, ``"soba"``, ``"ma-soba"``. A callable is called as
         ``method(problem, x0, y0, xp=xp, callback=callback, **options)``.
     options : dict, optional
         Method options; ``xpsolve.show_options("lv-hba")`` lists them. For

@@ -23,6 +23,26 @@ lower level to be unconstrained and strongly convex, and use the oracles
   :math:`d \leftarrow (1 - \theta) d + \theta h` (and an optional ball constraint on
   z). X. Chen, T. Xu, Y. Zhang, "Optimal Algorithms for Stochastic Bilevel
   Optimization under Relaxed Smoothness Conditions", arXiv:2306.12067.
+
+Options (``xpsolve.show_options(name)``): ``lr`` (upper step, fixed), ``gamma``
+(lower step, default 1/l_g1 with l_g1 = ``problem.lower_L`` or a power estimate;
+StocBiO: the Neumann step), ``inner_steps``, ``cg_tol``/``cg_maxiter`` (AID),
+``neumann_terms``/``neumann_step`` (StocBiO), ``nu`` (z step, 1/l_g1), ``theta``
+(MA-SOBA averaging weight, 0.1), ``z_radius`` (MA-SOBA ball on z, off), minibatch
+sizes, and the standard ``maxiter``, ``tol`` (on the exact hypergradient norm, needs
+``problem.hypergrad``), ``seed``, ``check_every``, ``history``, ``disp``. Results
+carry the same keys as BO-REP's (``y``, ``hypergrad_norm``, ``n_calls``, ...).
+
+Examples
+--------
+>>> import numpy as np
+>>> from xpsolve import bilevel_minimize
+>>> from xpsolve.problems.bilevel import Quadratic
+>>> prob = Quadratic(d=10, mu=0.1)
+>>> res = bilevel_minimize(prob, method="aid-cg", options={"lr": 0.08, "maxiter": 600,
+...                                                         "tol": 1e-8})
+>>> res.success, bool(np.linalg.norm(res.x - prob.solution()["x"]) < 1e-7)
+(True, True)
 """
 from __future__ import annotations
 

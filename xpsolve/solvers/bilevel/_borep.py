@@ -101,7 +101,113 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
                  neumann="recursive", hypergrad="neumann", nu=None, z0=None, refine_steps=200,
                  refine_tol=None, refine_step=None, normalize=True, batch_size_upper=None,
                  batch_size_lower=None, batch_size_hvp=None):
-    r"""BO-REP (see :func:`xpsolve.bilevel_minimize`)."""
+    r"""BO-REP for bilevel problems with an unbounded-smooth upper level.
+
+    Called through ``xpsolve.bilevel_minimize(problem, x0, y0, method="bo-rep",
+    options=...)``. Solves :math:`\min_x \Phi(x) = F(x, y^*(x))`,
+    :math:`y^*(x) = \operatorname{argmin}_y G(x, y)` with :math:`G(x, \cdot)`
+    strongly convex and no constraints, for an upper level :math:`F` that may be
+    (L0, L1)-smooth (curvature growing with the gradient, as in RNN losses).
+
+    Algorithm (Hao, Gong, Liu 2024): refine :math:`y_0` by ``refine_steps``
+    lower-level (S)GD steps at :math:`x_0`; then for :math:`t = 0, \dots, T-1`:
+    every ``period`` iterations (t >= 1) take ``lower_steps`` lower (S)GD steps
+    with step ``gamma`` (y frozen in between); form the surrogate hypergradient
+    :math:`h_t = \nabla_x F - \nabla^2_{xy} G\, v` at :math:`(x_t, y_t)` (fresh
+    samples), :math:`m_t = \beta m_{t-1} + (1 - \beta) h_t`, and move
+    :math:`x_{t+1} = x_t - \eta\, m_t / \|m_t\|` (no move when
+    :math:`m_t = 0`). ``hypergrad="neumann"``: :math:`v = \eta_N
+    \sum_{q<Q} (I - \eta_N \nabla^2_{yy} G)^q \nabla_y F` (Q - 1
+    Hessian-vector products); ``"linear_sgd"``: one warm-started step
+    :math:`z \leftarrow z - \nu(\nabla^2_{yy} G\, z - \nabla_y F)`,
+    :math:`v = z` (the authors' code).
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Needs ``upper_grad``, ``lower_grad``, ``lower_hvp_yy``, ``lower_jvp_xy``
+        (:meth:`BilevelProblem.from_callables` fills the last two by finite
+        differences, flagged in ``approximate_oracles``).
+    x0, y0 : array
+        Starts (validated by the front door).
+    maxiter : int
+        T, number of upper iterations (default 1000; the budget is the primary stop).
+    tol : float, optional
+        Stop when the exact :math:`\|\nabla\Phi(x_t)\|` (``problem.hypergrad``)
+        is <= tol at a check point; refused without ``problem.hypergrad``.
+    seed : None, int or Generator
+        Seeds four independent streams (upper minibatches, lower minibatches,
+        second-order products, refinement).
+    eta : float or callable
+        Normalised upper step :math:`\eta` (default 0.01; no universal safe
+        value, tune it on an easy start, see the docs' tuning protocol) or a
+        schedule ``t -> eta_t`` (e.g. ``lambda t: 0.05 / (t + 1) ** 0.5``).
+    beta : float
+        Momentum :math:`\beta` (0.9).
+    gamma : float, optional
+        Lower (S)GD step; default :math:`\eta_N`.
+    period, lower_steps : int
+        I (2) and N (5): N lower steps every I iterations.
+    neumann_terms : int
+        Q (20). ``neumann_step`` :math:`\eta_N`, default
+        :math:`1 / (1.1\, l_{g1})` with :math:`l_{g1}` = ``problem.lower_L`` or
+        a 20-step power iteration on ``lower_hvp_yy`` at :math:`(x_0, y_0)`.
+    neumann : {"recursive", "independent"}
+        Recursive series (Q - 1 products, default) or independent samples per
+        term (Q (Q - 1) / 2 products).
+    hypergrad : {"neumann", "linear_sgd", "exact"}
+        Estimator; ``"exact"`` (tests only) uses ``problem.lower_solve`` and a
+        conjugate-gradient solve to 1e-14.
+    nu : float, optional
+        Step of z for ``"linear_sgd"`` (default :math:`\eta_N`; the authors'
+        code uses 1e-2 for its networks). ``z0``: start of z (zeros).
+    refine_steps, refine_tol, refine_step : int, float, float
+        K0 (200), optional early stop on :math:`\|\nabla_y G\|`, step (1/l_g1).
+        With minibatches the refinement is epoch SGD (four epochs, step halved
+        each epoch, restarted from the epoch average).
+    normalize : bool
+        Normalised step (True) or plain momentum step :math:`x - \eta m`.
+    batch_size_upper, batch_size_lower, batch_size_hvp : int, optional
+        Minibatch sizes for finite-sum problems (None: full objectives).
+    check_every, history, disp, callback
+        Check points (:class:`xpsolve._monitor.Monitor`): non-finite ``x`` or
+        ``y`` stops with status 3 and returns the last finite check point;
+        ``callback(intermediate_result)`` gets ``x``, ``y``, ``fun`` =
+        :math:`F(x, y)`, ``nit``, ``hypergrad_norm`` (exact, when the problem
+        provides ``hypergrad``, else NaN), ``m`` and ``m_norm``.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x``, ``y``, ``fun`` (:math:`F(x, y)`), ``hypergrad_norm`` (exact
+        :math:`\|\nabla\Phi(x)\|` or NaN: the metric ``success`` is decided
+        on, only when ``tol`` is given; otherwise a fixed budget ends with
+        status 1), ``m``, ``m_norm``, ``z`` (linear_sgd), ``n_calls`` per oracle,
+        ``approximate_oracles``, ``neumann_step``, ``lower_step``,
+        ``lower_L_est`` and its source, ``refine_steps_taken``,
+        ``neumann_diverged``, ``nit``, ``status``, ``message``, ``history``.
+
+    References
+    ----------
+    .. [1] J. Hao, X. Gong, M. Liu, "Bilevel Optimization under Unbounded
+       Smoothness: A New Algorithm and Convergence Analysis", ICLR 2024,
+       arXiv:2401.09587.
+
+    Examples
+    --------
+    The double-well problem: :math:`\Phi(x) = \sum_j \psi((Ax + c)_j)`,
+    :math:`\psi(t) = t^4/4 - t^2/2`, started where
+    :math:`\|\nabla\Phi(x_0)\| \approx 1.5 \cdot 10^4`:
+
+    >>> from xpsolve import bilevel_minimize
+    >>> from xpsolve.problems.bilevel_unbounded import DoubleWell
+    >>> prob = DoubleWell(d=10, scale=10.0)
+    >>> res = bilevel_minimize(prob, method="bo-rep", options={
+    ...     "eta": lambda t: 0.05 * 0.999 ** t, "gamma": 1.0, "neumann_terms": 60,
+    ...     "maxiter": 5000, "tol": 1e-2})
+    >>> res.success, res.nit < 5000, prob.metrics(res.x, res.y)["phi_gap"] < 1e-3
+    (True, True, True)
+    """
     O = Oracles(problem, xp, x0, seed=seed, batch_size_upper=batch_size_upper,
                 batch_size_lower=batch_size_lower, batch_size_hvp=batch_size_hvp, needs=NEEDS,
                 method="bo-rep")
