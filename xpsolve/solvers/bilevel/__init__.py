@@ -5,7 +5,7 @@ from ..._options import validate_options
 from ..._registry import get_solver
 from ...backends import as_float_array, check_finite, get_namespace, namespace_name
 from . import _lvhba  # noqa: F401  (registers "lv-hba")
-from . import _borep, _baselines  # noqa: F401  (registers "bo-rep", "aid-cg", "stocbio", "soba", "ma-soba")
+from . import _borep, _baselines  # noqa: F401  (registers "bo-rep" and its 4 baselines)
 from ._protocol import BilevelProblem, CountingProblem, check_oracles
 
 __all__ = ["bilevel_minimize", "BilevelProblem", "check_oracles"]
@@ -54,7 +54,9 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         ``problem.x0()`` / ``problem.y0()`` when defined, else zeros. They are
         projected onto C before the first iteration.
     method : str or callable
-        ``"lv-hba"`` (default); ``"bo-rep"`` (unconstrained strongly convex lower level, unbounded-smooth upper level; its options: ``xpsolve.show_options("bo-rep")``, docs/methods/bo-rep.md) and its fixed-step reference baselines ``"aid-cg"``, ``"stocbio"``, ``"soba"``, ``"ma-soba"``. A callable is called as
+        ``"lv-hba"`` (default); ``"bo-rep"`` (unconstrained, strongly convex lower level,
+        unbounded-smooth upper level; options: ``xpsolve.show_options("bo-rep")``) and its
+        fixed-step reference baselines ``"aid-cg"``, ``"stocbio"``, ``"soba"``, ``"ma-soba"``. A callable is called as
         ``method(problem, x0, y0, xp=xp, callback=callback, **options)``.
     options : dict, optional
         Method options; ``xpsolve.show_options("lv-hba")`` lists them. For

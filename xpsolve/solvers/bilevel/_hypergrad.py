@@ -118,7 +118,7 @@ class Oracles:
 
 
 def neumann_solve(hvp, b, terms, step, xp, *, independent=False):
-    r"""Truncated Neumann series :math:`v = \eta_N \sum_{q=0}^{Q-1} \prod_{j \le q}(I - \eta_N H_j) b`.
+    r"""Truncated Neumann series :math:`v = \eta_N \sum_{q<Q} \prod_{j \le q}(I - \eta_N H_j) b`.
 
     ``hvp(v)`` applies a (fresh-sample) Hessian. Recursive form: ``terms - 1``
     products, the same sample-path for every term; ``independent=True``: every
@@ -226,8 +226,8 @@ def bilevel_loop(method, oracles, state, step, *, xp, maxiter, tol, check_every,
     r"""Run ``state = step(state, t)`` for t = 0..maxiter-1 with check points.
 
     ``public(state) -> (x, y)``. At each check point: non-finite ``x`` or ``y``
-    (or a step that set ``state["bad"]`` to a description) stops the run with status 3 (the last finite check point is returned); the
-    metric is the exact hypergradient norm :math:`\|\nabla\Phi(x)\|` when the
+    (or a step that set ``state["bad"]`` to a description) stops the run with
+    status 3 (the last finite check point is returned); the metric is the exact hypergradient norm :math:`\|\nabla\Phi(x)\|` when the
     problem provides ``hypergrad`` (else none, and ``tol`` must be None); the
     callback receives ``x``, ``y``, ``fun`` = :math:`F(x, y)`, ``nit``,
     ``hypergrad_norm`` and ``extras_fn(state)``.
