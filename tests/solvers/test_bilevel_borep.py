@@ -434,6 +434,7 @@ def test_statuses():
     def cb(intermediate_result):
         seen.append(intermediate_result)
         assert intermediate_result.x.shape == (10,) and "hypergrad_norm" in intermediate_result
+        assert math.isnan(intermediate_result.hypergrad_norm)   # not asked for: not computed
         if len(seen) == 3:
             raise StopIteration
 

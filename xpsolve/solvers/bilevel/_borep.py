@@ -174,7 +174,9 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
         ``y`` stops with status 3 and returns the last finite check point;
         ``callback(intermediate_result)`` gets ``x``, ``y``, ``fun`` =
         :math:`F(x, y)`, ``nit``, ``hypergrad_norm`` (exact, when the problem
-        provides ``hypergrad``, else NaN), ``m`` and ``m_norm``.
+        provides ``hypergrad`` and ``tol``, ``history`` or ``disp`` asks for it -
+        a reference computation kept out of the method's cost - else NaN),
+        ``m`` and ``m_norm``.
 
     Returns
     -------
