@@ -5,8 +5,9 @@ The runs themselves are suite plans (``python -m xpsolve suite --plan bilevel-bo
 SQLite stores and prints the markdown tables pasted in docs/benchmarks.md (and writes the
 figure of the P1 comparison).
 
-    python benchmarks/bench_borep.py tune /tmp/borep-bench/tune/results.sqlite
-    python benchmarks/bench_borep.py p1 /tmp/borep-bench/p1/results.sqlite --fig docs/figures/bench_borep_p1.png
+    PYTHONPATH=. python benchmarks/bench_borep.py tune /tmp/borep-bench/tune/results.sqlite
+    python benchmarks/bench_borep.py p1 /tmp/borep-bench/det/results.sqlite \
+        /tmp/borep-bench/p1/results.sqlite --fig docs/figures/bench_borep_p1.png
     python benchmarks/bench_borep.py p2 /tmp/borep-bench/p2/results.sqlite
     python benchmarks/bench_borep.py p3 /tmp/borep-bench/p3/results.sqlite
 """
@@ -50,9 +51,12 @@ def _tail_mean(curve, frac=0.1):
     return statistics.fmean(vals[-k:])
 
 
-def _load(path):
-    with Store(path) as st:
-        return st.runs()
+def _load(paths):
+    out = []
+    for path in ([paths] if isinstance(paths, str) else paths):
+        with Store(path) as st:
+            out.extend(st.runs())
+    return out
 
 
 def tune(path):
@@ -117,21 +121,26 @@ def _p1_figure(groups, fig):
     import matplotlib.pyplot as plt
 
     methods = sorted({k[1] for k in groups})
-    fig_, axes = plt.subplots(2, 3, figsize=(13, 7), sharey=True)
-    for i, sigma in enumerate(sorted({k[0] for k in groups})):
+    sigmas = sorted({k[0] for k in groups})
+    fig_, axes = plt.subplots(len(sigmas), 3, figsize=(13, 3.5 * len(sigmas)), sharey=True,
+                              squeeze=False)
+    for i, sigma in enumerate(sigmas):
         for j, s in enumerate(sorted({k[2] for k in groups})):
             ax = axes[i, j]
             for m in methods:
                 rs = groups.get((sigma, m, s), [])
-                for n, r in enumerate(rs[:1]):
+                for n, r in enumerate(sorted(rs, key=lambda r: r["seed"])[:1]):
                     c = r["curve"]
-                    ax.semilogy([p[0] for p in c], [max(abs(p[2]), 1e-6) for p in c],
-                                label=m if n == 0 else None)
+                    vals = [min(max(abs(p[2]), 1e-6), 1e6) for p in c]
+                    line, = ax.semilogy([p[0] for p in c], vals, label=m if n == 0 else None)
+                    if r["solver_status"] == 3:     # diverged: mark where it stopped
+                        ax.plot([c[-1][0]], [1e6], "x", color=line.get_color(), ms=9)
             ax.axhline(TARGET, color="k", lw=0.5, ls="--")
+            ax.set_ylim(1e-6, 3e6)
             ax.set_title(f"double_well d=10, s={s:g}, sigma={sigma:g} (seed 0)")
             ax.set_xlabel("iteration")
             if j == 0:
-                ax.set_ylabel("|F(x_t, y_t) - Phi*|")
+                ax.set_ylabel("|F(x_t, y_t) - Phi*|  (x: diverged)")
     axes[0, 0].legend(fontsize=7)
     fig_.tight_layout()
     fig_.savefig(fig, dpi=90)
@@ -183,7 +192,7 @@ def p3(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", choices=["tune", "p1", "p2", "p3"])
-    ap.add_argument("store")
+    ap.add_argument("store", nargs="+", help="results.sqlite of the plan's run(s)")
     ap.add_argument("--fig", default=None)
     a = ap.parse_args(argv)
     if a.part == "p1":
