@@ -147,34 +147,42 @@ def _p1_figure(groups, fig):
     print(f"\nfigure: {fig}")
 
 
-def p2(path):
-    runs = _load(path)
-    ref = None
+def p2(path, tol=TARGET):
+    """Time until the validation loss F(x_t, y_t) is within ``tol`` of the seed's reference."""
+    import warnings
+
     from xpsolve.problems.bilevel import LogRegReg
 
-    ref = LogRegReg(seed=0).solution()["fun"]
-    target = ref + TARGET
+    runs = _load(path)
+    refs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the L-BFGS reference explores large exp(x)
+        for seed in sorted({r["seed"] for r in runs}):
+            refs[seed] = LogRegReg(seed=seed).solution()["fun"]
+    print("reference validation loss per seed (L-BFGS on the exact Phi; the split depends on "
+          "the seed): " + ", ".join(f"{s}: {v:.4f}" for s, v in refs.items()))
+    print(f"target: reference + {tol:g}\n")
     groups = collections.defaultdict(list)
     for r in runs:
         groups[(_variant(r), _step(r))].append(r)
-    print(f"reference validation loss (L-BFGS on exact Phi): {ref:.5f}; target {target:.5f}\n")
-    print("| method | step | reached | median time to target (s) | median it. to target | final phi_gap (median) |")
+    print("| method | step | reached | median time to target (s) | median it. to target | "
+          "final phi_gap (median) |")
     print("|---|---|---|---|---|---|")
     best = {}
     for key in sorted(groups):
         rs = groups[key]
-        hits = [_first_hit(r["curve"], target) for r in rs]
+        hits = [_first_hit(r["curve"], refs[r["seed"]] + tol) for r in rs]
         ok = [h for h in hits if h[0] is not None]
         tmed = statistics.median(h[1] for h in ok) if ok else math.inf
         gap = statistics.median(r["metrics"].get("phi_gap", math.nan) for r in rs)
-        print(f"| {key[0]} | {key[1]:g} | {len(ok)}/{len(rs)} | "
-              f"{tmed:.2f} | {statistics.median(h[0] for h in ok) if ok else '-'} | {gap:.2e} |")
-        score = (len(ok) < len(rs), tmed)
+        its = statistics.median(h[0] for h in ok) if ok else "-"
+        print(f"| {key[0]} | {key[1]:g} | {len(ok)}/{len(rs)} | {tmed:.2f} | {its} | {gap:.2e} |")
+        score = (len(rs) - len(ok), tmed)
         if key[0] not in best or score < best[key[0]][0]:
             best[key[0]] = (score, key[1])
-    print("\nbest step per method (all seeds reach, then fastest):")
+    print("\nbest step per method (fewest seeds missing the target, then fastest):")
     for m, (sc, st) in sorted(best.items()):
-        print(f"  {m}: step {st:g}, median time {sc[1]:.2f} s")
+        print(f"  {m}: step {st:g}, misses {sc[0]}, median time {sc[1]:.2f} s")
 
 
 def p3(path):
@@ -194,9 +202,13 @@ def main(argv=None):
     ap.add_argument("part", choices=["tune", "p1", "p2", "p3"])
     ap.add_argument("store", nargs="+", help="results.sqlite of the plan's run(s)")
     ap.add_argument("--fig", default=None)
+    ap.add_argument("--tol", type=float, default=TARGET,
+                    help="P2: distance to the reference validation loss (calibrated, then frozen)")
     a = ap.parse_args(argv)
     if a.part == "p1":
         p1(a.store, a.fig)
+    elif a.part == "p2":
+        p2(a.store, a.tol)
     else:
         {"tune": tune, "p2": p2, "p3": p3}[a.part](a.store)
 
