@@ -241,6 +241,24 @@ def test_c4_independent_neumann_counts_and_power_iteration():
     assert res.lower_L_est == pytest.approx(1.0, rel=1e-3)
 
 
+class _FusedWell(DoubleWell):
+    """Double well with the closed-form Neumann sum (diagonal lower Hessian)."""
+
+    def lower_neumann(self, x, y, b, Q, step):
+        return (1.0 - (1.0 - step * self._q) ** Q) / self._q * b
+
+
+def test_fused_neumann_hook_matches_the_recursion():
+    opts = {"maxiter": 50, "neumann_terms": 25, "eta": 0.02}
+    ref = bilevel_minimize(DoubleWell(scale=3.0), method="bo-rep", options=opts)
+    res = bilevel_minimize(_FusedWell(scale=3.0), method="bo-rep", options=opts)
+    np.testing.assert_allclose(np_(res.x), np_(ref.x), rtol=1e-12, atol=1e-12)
+    assert res.n_calls["lower_neumann"] == 50 and res.n_calls["lower_hvp_yy"] == 0
+    ind = bilevel_minimize(_FusedWell(scale=3.0), method="bo-rep",
+                           options={**opts, "neumann_terms": 5, "neumann": "independent"})
+    assert ind.n_calls["lower_hvp_yy"] == 50 * 10      # the hook is not used for this form
+
+
 # ---------------------------------------------------------------------------------------
 # C5: reductions
 # ---------------------------------------------------------------------------------------

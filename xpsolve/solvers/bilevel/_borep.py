@@ -71,7 +71,17 @@ def refine(oracles, x0, y, *, steps, step, tol=None):
 def _estimator(kind, oracles, *, terms, step, independent, nu, watch):
     """``h(x, y, z) -> (h, z)``: the surrogate hypergradient of the chosen kind."""
     xp = oracles.xp
-    if kind == "neumann":
+    fused = getattr(oracles.problem, "lower_neumann", None)
+    if kind == "neumann" and callable(fused) and not independent and oracles.bs["hvp"] is None:
+        counts = oracles.P.counts
+        counts["lower_neumann"] = 0
+
+        def h(x, y, z):      # the problem's fused series (deterministic oracles only)
+            Fx, Fy = oracles.upper_grad(x, y)
+            counts["lower_neumann"] += 1
+            v = fused(x, y, Fy, terms, step)
+            return Fx - oracles.jvp(x, y, v), z
+    elif kind == "neumann":
         def h(x, y, z):
             Fx, Fy = oracles.upper_grad(x, y)
             v, growth = neumann_solve(lambda p: oracles.hvp(x, y, p), Fy, terms, step, xp,
@@ -149,7 +159,10 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
     period, lower_steps : int
         I (2) and N (5): N lower steps every I iterations.
     neumann_terms : int
-        Q (20). ``neumann_step`` :math:`\eta_N`, default
+        Q (20). A problem may supply the whole series as
+        ``lower_neumann(x, y, b, Q, eta_N)`` (used with deterministic oracles and
+        the recursive form; counted as ``n_calls["lower_neumann"]``).
+        ``neumann_step`` :math:`\eta_N`, default
         :math:`1 / (1.1\, l_{g1})` with :math:`l_{g1}` = ``problem.lower_L`` or
         a 20-step power iteration on ``lower_hvp_yy`` at :math:`(x_0, y_0)`.
     neumann : {"recursive", "independent"}
