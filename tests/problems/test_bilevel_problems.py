@@ -53,8 +53,10 @@ def test_list_and_registry():
     assert list_bilevel("coupled") == ["lvhba_eqtoy", "lvhba_toy"]
     names = [p.name for p in list_problems("bilevel/*")]
     assert names == ["bilevel/p1_quadratic", "bilevel/p2_lvhba_toy", "bilevel/p3_lvhba_eqtoy",
+                     "bilevel/p4_double_well",  # P4, P9: xpsolve.problems.bilevel_unbounded
                      "bilevel/p5_ridge_reg", "bilevel/p6_logreg_reg",
-                     "bilevel/p7_datacleaning_digits", "bilevel/p8_svm_weights"]
+                     "bilevel/p7_datacleaning_digits", "bilevel/p8_svm_weights",
+                     "bilevel/p9_tiny_rnn_hyperrep"]
     with pytest.raises(ValueError, match="Unknown bilevel problem"):
         get("lvhba")
     with pytest.raises(ValueError, match="form"):

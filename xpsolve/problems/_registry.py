@@ -13,7 +13,8 @@ from ..backends import asarray_on, get_namespace
 __all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
 
 # modules under xpsolve.problems that register problems
-_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", "recovery")
+_FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", "recovery",
+                   "bilevel_unbounded")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..._frontdoor import dispatch
 from ...backends import as_float_array, check_finite, get_namespace, namespace_name
 from . import _lvhba  # noqa: F401  (registers "lv-hba")
+from . import _borep, _baselines  # noqa: F401  (registers "bo-rep" and its 4 baselines)
 from ._protocol import BilevelProblem, CountingProblem, check_oracles
 
 __all__ = ["bilevel_minimize", "BilevelProblem", "check_oracles"]
@@ -52,7 +53,10 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
         ``problem.x0()`` / ``problem.y0()`` when defined, else zeros. They are
         projected onto C before the first iteration.
     method : str or callable
-        ``"lv-hba"`` (default). A callable is called as
+        ``"lv-hba"`` (default); ``"bo-rep"`` (unconstrained, strongly convex lower level,
+        unbounded-smooth upper level; options: ``xpsolve.show_options("bo-rep")``) and its
+        fixed-step reference baselines ``"aid-cg"``, ``"stocbio"``, ``"soba"``,
+        ``"ma-soba"``. A callable is called as
         ``method(problem, x0, y0, callback=callback, **options)``, with ``xp=xp``
         when its signature names an ``xp`` parameter.
     options : dict, optional
