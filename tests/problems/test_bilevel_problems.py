@@ -216,7 +216,7 @@ REGISTRY = [p.name for p in list_problems("bilevel/*")]
 # p1 (deterministic form) and p2 are fixed instances: the seed only draws p1's finite-sum
 # samples (``finite_sum=True``), and the published toy p2 has no random data
 SEEDED = {"bilevel/p3_lvhba_eqtoy", "bilevel/p5_ridge_reg", "bilevel/p6_logreg_reg",
-          "bilevel/p7_datacleaning_digits", "bilevel/p8_svm_weights"}
+          "bilevel/p7_datacleaning_digits", "bilevel/p8_svm_weights", "bilevel/p9_tiny_rnn_hyperrep"}
 
 
 def _registry(name, **kw):

@@ -12,7 +12,8 @@ OT = [p.name for p in list_problems("ot/*")]
 FIXED_TAGS = {"deterministic", "hsbt"}  # published fixed instances: the seed is ignored by design
 # fixed by construction (a published instance, or a seed that only draws the finite-sum samples,
 # which the default tiny instance does not use); every other problem must depend on its seed
-FIXED_NAMES = {"bilevel/p1_quadratic", "bilevel/p2_lvhba_toy", "constrained/dtoc3",
+FIXED_NAMES = {"bilevel/p1_quadratic", "bilevel/p2_lvhba_toy", "bilevel/p4_double_well",
+               "constrained/dtoc3",
                "constrained/genhs28", "constrained/orthregb", "constrained/pde"}
 
 

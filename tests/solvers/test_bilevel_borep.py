@@ -458,7 +458,7 @@ def test_statuses():
             raise StopIteration
 
     stop = bilevel_minimize(prob, method="bo-rep", callback=cb)
-    assert stop.status == 99 and stop.nit == 2
+    assert stop.status == 99 and stop.nit == 3  # callbacks after iterations 1, 2, 3
     for m in BASELINES:
         assert bilevel_minimize(prob, method=m, options={"tol": 1e-6, "maxiter": 3000}).success, m
 
