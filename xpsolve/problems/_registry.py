@@ -12,7 +12,7 @@ from ..backends import asarray_on, get_namespace
 
 __all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
 
-_FAMILY_MODULES = ("ot", "bilevel", "constrained")  # modules under xpsolve.problems that register problems
+_FAMILY_MODULES = ("ot", "bilevel", "constrained", "sliding")  # modules under xpsolve.problems that register problems
 
 
 @dataclasses.dataclass(frozen=True)
