@@ -34,6 +34,7 @@ from ._registry import register_problem
 __all__ = ["tv1d_prox", "clarabel_available"]
 
 _TAGS = ("option:composite", "sliding")
+_BUDGET = {"tiny": 3000, "small": 2 * 10 ** 6}
 
 
 # ---------------------------------------------------------------------------- exact 1-D TV prox
@@ -189,8 +190,11 @@ def _make_problem(spec, host, *, size, seed, params, xp, device, dtype, fun, gra
     Delta0 = psi0 - f_opt if f_opt is not None else None
     ref = {"psi": psi_host, "x_opt": host.get("x_opt"), "Delta0": Delta0}
     defaults = dict(host.get("defaults", {}))
+    # an inner-oracle budget keeps the tiny (contract) instances fast on every backend
+    defaults.setdefault("max_inner", _BUDGET.get(size, 10 ** 7))
     if Delta0 is not None:
         defaults.setdefault("Delta0", float(Delta0))
+        defaults.setdefault("tol", 1e-6 * float(Delta0))
     x_opt = None if host.get("x_opt") is None else asarray_on(host["x_opt"], xp, device, dtype)
     return Problem(name=spec.name, family=spec.family, size=size, seed=seed, params=params, xp=xp,
                    device=device, data={"composite": composite, "defaults": defaults,
