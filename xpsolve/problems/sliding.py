@@ -16,7 +16,9 @@ part, ``x0`` and ``f_opt`` = :math:`\Psi^*`:
 Metrics: ``rel_gap`` :math:`(\Psi(x) - \Psi^*)/(\Psi(x_0) - \Psi^*)` (the success metric),
 ``gap``, ``err`` :math:`\|x - x^*\|/\|x^*\|` where :math:`x^*` is known. Problems are
 tagged ``"option:composite"``: they are solved through the ``composite`` option of the
-sliding methods (the contract tests pair them with those methods only).
+sliding methods (the contract tests pair them with those methods only). ``Problem.solve``
+adds per-instance defaults (``Delta0``, ``tol`` = 1e-6 ``Delta0``, ``maxiter``, an inner-oracle
+budget ``max_inner``); an option passed as ``None`` removes that default.
 
 Sources: Wu, Xu, Zhang (arXiv:2602.04161) experiments (TV denoising, portfolio; exact
 formulations inferred); Lan (arXiv:1406.0919).
@@ -165,6 +167,8 @@ def _solve(problem, method, *, options=None, callback=None):
 
     opts = {"composite": problem.data["composite"], **problem.data["defaults"]}
     opts.update(options or {})
+    # an explicit None removes one of the instance's defaults (tol, max_inner, ...)
+    opts = {k: v for k, v in opts.items() if v is not None}
     return minimize(problem.fun, problem.x0, method=method, jac=problem.grad, callback=callback,
                     options=opts)
 

@@ -175,8 +175,7 @@ class BoxBilinear:
 
     def _ystar(self, z, *, xp):
         # maximiser of <z, y> over the box: hi where z > 0, lo elsewhere (a valid choice at 0)
-        return xp.where(z > 0, self.upper, self.lower) if self.lower != self.upper else \
-            xp.full_like(z, self.lower)
+        return self.lower + (self.upper - self.lower) * xp.astype(z > 0, z.dtype)
 
     def value(self, x, *, xp):
         z = self.Kx(x, xp=xp)

@@ -22,7 +22,7 @@ import numpy as np
 from ..._monitor import Monitor, to_float
 from ..._options import Interval, IsInstance, OneOf, standard_options
 from ..._registry import SolverSpec, register_solver
-from ...backends import get_kernel, namespace_name
+from ...backends import device, get_kernel
 from . import _kernels  # noqa: F401  (registers the kernels)
 from ._chi import Chi
 from ._inner import prox_sliding, smoothed_apg
@@ -129,12 +129,21 @@ def _lower_bound(S, st, x):
 
 
 def _estimate_sigma2(h, x0, rng, xp, draws=200):
-    """Variance of the stochastic oracle from ``draws`` samples at ``x0`` (set-up)."""
-    samples = [h.subgrad(x0, h.draw(rng, 1)[0], xp=xp) for _ in range(draws)]
-    full = h.subgrad_full(x0, xp=xp)
-    if full is None:
-        full = sum(samples[1:], samples[0]) / draws
-    return float(sum(to_float(xp.sum((s - full) ** 2)) for s in samples) / draws)
+    """Variance of the stochastic oracle from ``draws`` samples (set-up, inferred rule).
+
+    Sampled at ``x0`` and at a random point ``x0 + N(0, s^2 I)``, ``s = max(rms(x0), 1)``
+    (at a structured ``x0`` such as 0 the oracle may be exact); the larger value is used.
+    """
+    s = max(math.sqrt(to_float(xp.sum(x0 * x0)) / max(x0.shape[0], 1)), 1.0)
+    noise = xp.asarray(rng.standard_normal(x0.shape[0]), dtype=x0.dtype, device=device(x0))
+    best = 0.0
+    for x in (x0, x0 + s * noise):
+        samples = [h.subgrad(x, h.draw(rng, 1)[0], xp=xp) for _ in range(draws)]
+        full = h.subgrad_full(x, xp=xp)
+        if full is None:
+            full = sum(samples[1:], samples[0]) / draws
+        best = max(best, sum(to_float(xp.sum((v - full) ** 2)) for v in samples) / draws)
+    return float(best)
 
 
 def _setup(fun, x0, args, xp, jac, composite, L, M, sigma2, Delta0, schedule, weights, seed,
