@@ -383,7 +383,7 @@ def test_backends_agree(method, xp):
 def test_portfolio_generic_path_agrees_with_numba(xp):
     p = get_problem("sliding/portfolio_scenarios", size="tiny", seed=0, xp=xp)
     ref = get_problem("sliding/portfolio_scenarios", size="tiny", seed=0)
-    opts = {"maxiter": 6, "tol": None, "max_inner": 300}
+    opts = {"maxiter": 6, "tol": None, "max_inner": 300, "T_max": 40.0}
     for method in ("rf-asgs", "rf-sgs"):
         a, b = p.solve(method, options=opts), ref.solve(method, options=opts)
         np.testing.assert_allclose(to_numpy(a.x), to_numpy(b.x), rtol=1e-9, atol=1e-12)
