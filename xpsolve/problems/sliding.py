@@ -16,8 +16,10 @@ part, ``x0`` and ``f_opt`` = :math:`\Psi^*`:
 Metrics: ``rel_gap`` :math:`(\Psi(x) - \Psi^*)/(\Psi(x_0) - \Psi^*)` (the success metric),
 ``gap``, ``err`` :math:`\|x - x^*\|/\|x^*\|` where :math:`x^*` is known. Problems are
 tagged ``"option:composite"``: they are solved through the ``composite`` option of the
-sliding methods (the contract tests pair them with those methods only). ``Problem.solve``
-adds per-instance defaults (``Delta0``, ``tol`` = 1e-6 ``Delta0``, ``maxiter``, an inner-oracle
+sliding methods (the contract tests pair them with those methods only). Parameter ``target``
+(default 1e-6) is the relative-gap target: ``success_tol`` and, through ``Problem.solve``'s
+per-instance defaults, ``tol = target * Delta0``. ``Problem.solve``
+adds per-instance defaults (``Delta0``, ``tol``, ``maxiter``, an inner-oracle
 budget ``max_inner``); an option passed as ``None`` removes that default.
 
 Sources: Wu, Xu, Zhang (arXiv:2602.04161) experiments (TV denoising, portfolio; exact
@@ -198,14 +200,14 @@ def _make_problem(spec, host, *, size, seed, params, xp, device, dtype, fun, gra
     defaults.setdefault("max_inner", _BUDGET.get(size, 10 ** 7))
     if Delta0 is not None:
         defaults.setdefault("Delta0", float(Delta0))
-        defaults.setdefault("tol", 1e-6 * float(Delta0))
+        defaults.setdefault("tol", params["target"] * float(Delta0))
     x_opt = None if host.get("x_opt") is None else asarray_on(host["x_opt"], xp, device, dtype)
     return Problem(name=spec.name, family=spec.family, size=size, seed=seed, params=params, xp=xp,
                    device=device, data={"composite": composite, "defaults": defaults,
                                         "L": host["L"]},
                    solve_fn=_solve, metrics_fn=_metrics, x0=x0, f_opt=f_opt, x_opt=x_opt,
                    fun=fun, grad=grad, reference=ref, description=spec.make.__doc__ or "",
-                   success_metric="rel_gap", success_tol=1e-6)
+                   success_metric="rel_gap", success_tol=params["target"])
 
 
 def _tv_certificate(AtA, Atb, bb, lam, mu, xp):
@@ -231,9 +233,9 @@ def _tv_certificate(AtA, Atb, bb, lam, mu, xp):
 @register_problem("sliding/tv_ridge_regression", family="minimize",
                   sizes={"tiny": {"n": 40, "ns": 60}, "small": {"n": 200, "ns": 300},
                          "medium": {"n": 1000, "ns": 2000}},
-                  defaults={"lam": 0.05, "mu": 1e-2},
+                  defaults={"lam": 0.05, "mu": 1e-2, "target": 1e-6},
                   build=lambda *a, **k: _build_tv(*a, **k), tags=_TAGS + ("contract",))
-def tv_ridge_regression(*, rng, n, ns, lam, mu):
+def tv_ridge_regression(*, rng, n, ns, lam, mu, target):
     r"""TV-ridge regression :math:`\frac12\|Ax-b\|^2 + \lambda\|Dx\|_1 + \frac\mu2\|x\|^2`.
 
     :math:`A = G/\sqrt{n_s}` (:math:`G` standard Gaussian, :math:`n_s\times n`), :math:`x_{true}`
@@ -301,9 +303,9 @@ def _build_tv(spec, host, *, size, seed, params, xp, device, dtype):
 @register_problem("sliding/tv_denoise_1d", family="minimize",
                   sizes={"tiny": {"n": 100}, "small": {"n": 1000}, "medium": {"n": 10000},
                          "large": {"n": 1000000}},
-                  defaults={"lam": 0.5, "mu": 0.1},
+                  defaults={"lam": 0.5, "mu": 0.1, "target": 1e-6},
                   build=lambda *a, **k: _build_tv(*a, **k), tags=_TAGS)
-def tv_denoise_1d(*, rng, n, lam, mu):
+def tv_denoise_1d(*, rng, n, lam, mu, target):
     r"""1-D TV-ridge denoising :math:`\frac12\|x-b\|^2 + \lambda\|Dx\|_1 + \frac\mu2\|x\|^2`.
 
     Pieces of length 50 with N(0,1) levels, :math:`b` = levels + 0.1 N(0,1) (levels, then
@@ -321,9 +323,9 @@ def tv_denoise_1d(*, rng, n, lam, mu):
 @register_problem("sliding/hinge_ridge", family="minimize",
                   sizes={"tiny": {"N": 200, "n": 10}, "small": {"N": 2000, "n": 50},
                          "medium": {"N": 20000, "n": 100}},
-                  defaults={"mu": 1e-2, "batch": None},
+                  defaults={"mu": 1e-2, "batch": None, "target": 1e-6},
                   build=lambda *a, **k: _build_hinge(*a, **k), tags=_TAGS)
-def hinge_ridge(*, rng, N, n, mu, batch):
+def hinge_ridge(*, rng, N, n, mu, batch, target):
     r"""Hinge + ridge: :math:`\frac1{2n_f}\|A_fx - b_f\|^2 + \frac1N\sum_i\max(0, 1 - c_iw_i^\top x)
     + \frac\mu2\|x\|^2`.
 
@@ -395,9 +397,9 @@ def _build_hinge(spec, host, *, size, seed, params, xp, device, dtype):
                   sizes={"tiny": {"n_assets": 10, "n_scen": 100},
                          "small": {"n_assets": 50, "n_scen": 1000},
                          "medium": {"n_assets": 100, "n_scen": 10000}},
-                  defaults={"mu": 1e-2},
+                  defaults={"mu": 1e-2, "target": 1e-6},
                   build=lambda *a, **k: _build_portfolio(*a, **k), tags=_TAGS)
-def portfolio_scenarios(*, rng, n_assets, n_scen, mu):
+def portfolio_scenarios(*, rng, n_assets, n_scen, mu, target):
     r"""Scenario portfolio :math:`x^\top\Sigma x + \frac1S\sum_s(-r_s^\top x)_+ + \frac\mu2\|x\|^2
     + \iota_\Delta(x)` (paper-like model, inferred).
 
