@@ -19,7 +19,6 @@ from xpsolve.solvers.sliding import (
     project_simplex)
 from xpsolve.solvers.sliding._kernels import apg_dense, apg_tv, ps_dense, ps_tv
 
-from ..helpers import to_xp
 
 needs_clarabel = pytest.mark.skipif(not clarabel_available(), reason="clarabel not installed")
 needs_numba = pytest.mark.skipif(not numba_available(), reason="numba not installed")

@@ -163,7 +163,7 @@ def _tv_ridge_clarabel(AtA, Atb, lam, mu):
     return z[:n]
 
 
-# ---------------------------------------------------------------------------- build / solve / metrics
+# ------------------------------------------------------------------ build / solve / metrics
 def _solve(problem, method, *, options=None, callback=None):
     from ..solvers import minimize
 

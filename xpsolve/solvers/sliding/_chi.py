@@ -46,7 +46,7 @@ def _dev(a):
 
 
 class Chi:
-    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2 + \lambda_1\|x\|_1 + \iota_C(x)` with a closed-form prox.
+    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2 + \lambda_1\|x\|_1 + \iota_C(x)`, closed-form prox.
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ class Chi:
     >>> from xpsolve.solvers.sliding import Chi
     >>> chi = Chi(1.0, l1=0.5, lower=-1.0, upper=1.0)
     >>> chi.prox(np.array([3.0, 0.2, -4.0]), 1.0, xp=np)
-    array([ 1.  ,  0.  , -1.  ])
+    array([ 1.,  0., -1.])
     """
 
     kind = "builtin"

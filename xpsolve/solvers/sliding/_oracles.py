@@ -121,7 +121,8 @@ class BoxBilinear:
     def __init__(self, K, b=None, *, lower, upper, batch=None, norm_K=None, M=None, sigma2=None):
         lo, hi = float(lower), float(upper)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-            raise ValueError(f"the box Y must be bounded with lower <= upper; got [{lower}, {upper}]")
+            raise ValueError("the box Y must be bounded with lower <= upper; "
+                             f"got [{lower}, {upper}]")
         self.lower, self.upper = lo, hi
         self.K, self.b = K, b
         self.batch = _batch(batch)

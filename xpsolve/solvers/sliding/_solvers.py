@@ -21,17 +21,15 @@ import numpy as np
 
 from ..._monitor import Monitor, to_float
 from ..._options import Interval, IsInstance, OneOf, standard_options
-from ..._registry import SolverSpec, register_solver
 from ...backends import device, get_kernel
 from . import _kernels  # noqa: F401  (registers the kernels)
 from ._chi import Chi
 from ._inner import prox_sliding, smoothed_apg
-from ._oracles import Bilinear, BoxBilinear, Subgradient
+from ._oracles import Bilinear
 from ._problem import CompositeProblem
-from ._schedules import (LanPSWeights, LanSetA, LanSetB, MultiPhase, RestartFree,
-                         RestartFreeSmoothing)
+from ._schedules import LanPSWeights
 
-__all__ = ["minimize_gs", "minimize_msgs", "minimize_rfsgs", "minimize_rfasgs"]
+__all__ = ["CompositeProblem"]  # the loop is private; methods live in _methods
 
 _POS = [Interval(float, 0, None, closed="neither")]
 _NONNEG = [Interval(float, 0, None)]
@@ -315,7 +313,7 @@ def _finish(mon, S, st, fval, gap):
     if mon.status == 3 and mon.last_finite is not None:
         last = mon.last_finite
         x, fval, gap = last["x"], last["fun"], last["metric"]
-    return mon.finish(x=x, fun=fval, nit=st.k, metric=math.nan if gap is None else gap, nfev=st.nfev, njev=st.ngev,
-                      ngev=st.ngev, nhev=st.nhev, nkev=st.nkev, nprox=st.nprox,
+    return mon.finish(x=x, fun=fval, nit=st.k, metric=math.nan if gap is None else gap,
+                      nfev=st.nfev, njev=st.ngev, ngev=st.ngev, nhev=st.nhev, nkev=st.nkev, nprox=st.nprox,
                       rel_gap=_rel(gap, S), Delta0=S.Delta0, L=S.L, mu=S.mu, M=S.M,
                       sigma2=S.sigma2)
