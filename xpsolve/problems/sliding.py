@@ -183,6 +183,9 @@ def _metrics(problem, result):
     if problem.f_opt is not None:
         gap = psi - problem.f_opt
         out.update(gap=gap, rel_gap=gap / ref["Delta0"])
+    for key in ("ngev", "nhev", "nkev"):  # oracle counts (tables of calls to a target)
+        if result.get(key) is not None:
+            out[key] = float(result[key])
     if ref.get("x_opt") is not None:
         xs = ref["x_opt"]
         out["err"] = float(np.linalg.norm(xh - xs) / max(np.linalg.norm(xs), 1e-300))
