@@ -482,6 +482,17 @@ def test_custom_chi_and_subgradient_generic_path():
     np.testing.assert_allclose(r1.x, r2.x, rtol=1e-12)
 
 
+def test_L_auto_power_iteration():
+    p = get_problem("sliding/tv_ridge_regression", size="tiny", seed=0)
+    cp = p.data["composite"]
+    auto = CompositeProblem(chi=cp.chi, h=cp.h, lower_bound=cp.lower_bound, f_opt=cp.f_opt)
+    res = p.solve("rf-asgs", options={"composite": auto, "L": "auto", "maxiter": 5,
+                                      "tol": None})
+    # power iteration approaches the top eigenvalue from below (clustered spectrum here)
+    assert 0.95 * p.data["L"] <= res.L <= 1.06 * p.data["L"]
+    assert res.ngev == res.nit + 31
+
+
 def test_show_options_lists_schedule_knobs():
     text = xpsolve.show_options("rf-sgs", disp=False)
     assert "c_T" in text and "schedule" in text and "composite" in text

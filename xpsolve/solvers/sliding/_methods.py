@@ -41,7 +41,9 @@ _COMMON_DOC = r"""
         Stop with success when ``gap <= tol``; needs a certificate in ``composite``
         (``lower_bound`` or ``f_opt``); ``None`` runs ``maxiter`` iterations.
     L, M, sigma2 : float or None
-        Override the Lipschitz constant of :math:`\nabla f`, Lan's constant of :math:`h`
+        Override the Lipschitz constant of :math:`\nabla f` (``"auto"``: 30 steps of power
+        iteration on finite differences of ``jac`` at ``x0``, times 1.05, 31 gradient calls
+        counted in ``ngev``; exact for quadratic f), Lan's constant of :math:`h`
         and the oracle variance (defaults: from ``composite``; ``sigma2`` estimated from 200
         draws at ``x0`` for a stochastic oracle).
     Delta0 : float or None

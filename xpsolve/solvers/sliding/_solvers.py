@@ -51,7 +51,7 @@ _SCHEDULE = [_HasMethods("start", "step", description="a schedule object with st
 _COMMON = standard_options(
     "maxiter", "tol", "seed", "check_every", "history", "disp",
     composite=[IsInstance(CompositeProblem, description="a CompositeProblem")],
-    L=_POS + [OneOf(None)], M=_NONNEG + [OneOf(None)], sigma2=_NONNEG + [OneOf(None)],
+    L=_POS + [OneOf(None, "auto")], M=_NONNEG + [OneOf(None)], sigma2=_NONNEG + [OneOf(None)],
     Delta0=_POS + [OneOf(None)], schedule=_SCHEDULE,
     max_inner=[Interval(int, 1, None), OneOf(None)])
 _PS = {"ps_weights": [_HasMethods("p", "theta", description="weights with p(t) and theta(t)"),
@@ -157,9 +157,11 @@ def _setup(fun, x0, args, xp, jac, composite, L, M, sigma2, Delta0, schedule, we
         raise ValueError("a general Bilinear h (prox_J) has no subgradient oracle; use rf-asgs")
     L = L if L is not None else comp.L
     if L is None:
-        raise ValueError("the Lipschitz constant L of grad f is required: options['L'] or "
-                         "CompositeProblem(L=...)")
+        raise ValueError("the Lipschitz constant L of grad f is required: options['L'] (a float "
+                         "or 'auto') or CompositeProblem(L=...)")
     rng = np.random.default_rng(seed)
+    if L == "auto":
+        L = _estimate_L(jac, args, x0, rng, xp, st)
     M = M if M is not None else (0.0 if h is None or h.M is None else float(h.M))
     if sigma2 is None:
         sigma2 = 0.0
@@ -169,6 +171,33 @@ def _setup(fun, x0, args, xp, jac, composite, L, M, sigma2, Delta0, schedule, we
                schedule, weights or LanPSWeights(), rng, comp, max_inner, smoothing)
     S.Delta0 = Delta0 if Delta0 is not None else _estimate_delta0(S, st, x0)
     return S
+
+
+def _estimate_L(jac, args, x0, rng, xp, st, iters=30, safety=1.05):
+    """Power iteration on finite differences of ``jac`` at ``x0`` (set-up, inferred rule).
+
+    ``||grad f(x0 + s v) - grad f(x0)|| / s`` for the current unit direction ``v``; exact for
+    quadratic ``f`` (the largest Hessian eigenvalue), then times ``safety``. Costs
+    ``iters + 1`` gradient calls, counted in ``ngev``.
+    """
+    S = _Setup(xp, None, jac, tuple(args), None, None, 1.0, 1.0, 0.0, 0.0, 1.0, None, None,
+               rng, None, None, False)
+    g0 = _grad(S, st, x0)
+    v = xp.asarray(rng.standard_normal(x0.shape[0]), dtype=x0.dtype, device=device(x0))
+    v = v / math.sqrt(to_float(xp.sum(v * v)))
+    scale = max(math.sqrt(to_float(xp.sum(x0 * x0))), 1.0)
+    lam = 0.0
+    for _ in range(iters):
+        s = 1e-4 * scale
+        w = (_grad(S, st, x0 + s * v) - g0) / s
+        lam = math.sqrt(to_float(xp.sum(w * w)))
+        if not math.isfinite(lam) or lam == 0.0:
+            break
+        v = w / lam
+    if not (math.isfinite(lam) and lam > 0):
+        raise ValueError("L='auto': the power iteration on jac gave no positive finite "
+                         "curvature; pass L explicitly")
+    return safety * lam
 
 
 def _estimate_delta0(S, st, x0):
