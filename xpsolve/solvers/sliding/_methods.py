@@ -123,8 +123,8 @@ def minimize_gs(fun, x0, *, args=(), xp=None, callback=None, jac=None, composite
         return LanSetA(N=N, Dt=Dt, T_max=T_max) if use_a else LanSetB(Dt=Dt, T_max=T_max)
 
     return _run("gs", fun, x0, args=args, xp=xp, callback=callback, jac=jac,
-                composite=composite, schedule=schedule, tol=tol,
-                maxiter=1000 if maxiter is None else maxiter, seed=seed,
+                composite=composite, schedule=schedule, tol=tol, maxiter=maxiter,
+                default_maxiter=lambda S: 1000, seed=seed,
                 check_every=check_every, history=history, disp=disp, L=L, M=M, sigma2=sigma2,
                 Delta0=Delta0, max_inner=max_inner, ps_weights=ps_weights, configure=configure)
 
@@ -133,22 +133,17 @@ def minimize_msgs(fun, x0, *, args=(), xp=None, callback=None, jac=None, composi
                   maxiter=None, tol=None, seed=None, check_every=1, history=False, disp=False,
                   L=None, M=None, sigma2=None, Delta0=None, schedule=None, max_inner=None,
                   c_N=2.0, phases=None, T_max=1e7, ps_weights=None):
-    sched = {}
-
     def configure(S, N):
-        sched["s"] = MultiPhase(c_N=c_N, phases=phases, T_max=T_max)
-        return sched["s"]
+        return MultiPhase(c_N=c_N, phases=phases, T_max=T_max)
 
-    if maxiter is None:
-        import math
-
+    def default_maxiter(S):
         # phases x N0 when the phase count is given, else a generous budget (tol decides)
-        mu = composite.mu if composite is not None else 1.0
-        Lc = L if L is not None else (composite.L if composite is not None else None) or 1.0
-        N0 = max(1, math.ceil(c_N * math.sqrt(Lc / mu) - 1e-12))
-        maxiter = phases * N0 if phases is not None else 100 * N0
+        N0 = MultiPhase(c_N=c_N).start(L=S.L, mu=S.mu, M2=0.0, Delta0=1.0).N0
+        return phases * N0 if phases is not None else 100 * N0
+
     return _run("m-sgs", fun, x0, args=args, xp=xp, callback=callback, jac=jac,
-                composite=composite, schedule=schedule, tol=tol, maxiter=maxiter, seed=seed,
+                composite=composite, schedule=schedule, tol=tol, maxiter=maxiter,
+                default_maxiter=default_maxiter, seed=seed,
                 check_every=check_every, history=history, disp=disp, L=L, M=M, sigma2=sigma2,
                 Delta0=Delta0, max_inner=max_inner, ps_weights=ps_weights, configure=configure)
 

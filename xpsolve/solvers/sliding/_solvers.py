@@ -293,7 +293,7 @@ def _step(S, st):
 # ---------------------------------------------------------------------------- the loop
 def _run(method, fun, x0, *, args, xp, callback, jac, composite, schedule, tol, maxiter, seed,
          check_every, history, disp, L, M, sigma2, Delta0, max_inner, ps_weights=None,
-         smoothing=False, configure=None):
+         smoothing=False, configure=None, default_maxiter=None):
     if composite is None:
         raise ValueError("gradient sliding needs options['composite'] = CompositeProblem(chi=..., "
                          "h=..., L=...) describing h and chi")
@@ -306,6 +306,8 @@ def _run(method, fun, x0, *, args, xp, callback, jac, composite, schedule, tol, 
     if tol is not None and not composite.certified:
         raise ValueError("tol needs a certified metric: give CompositeProblem(lower_bound=...) "
                          "or CompositeProblem(f_opt=...)")
+    if maxiter is None:  # the method's default, once L and mu are known (gs, m-sgs)
+        maxiter = default_maxiter(S)
     S.schedule = configure(S, maxiter) if S.schedule is None else S.schedule
     S.schedule.start(L=S.L, mu=S.mu, M2=S.M ** 2 + S.sigma2, Delta0=S.Delta0, maxiter=maxiter,
                      D_Y2=getattr(S.h, "D_Y2", None), norm_K=getattr(S.h, "norm_K", 0.0) or 0.0)
