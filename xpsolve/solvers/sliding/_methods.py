@@ -52,7 +52,8 @@ _COMMON_DOC = r"""
     schedule : object or None
         A schedule object (``start(**consts)``, ``step(k) -> Step``) replacing the method's.
     max_inner : int or None
-        Budget on inner oracle calls (subgradients or K-pairs); status 1 when spent.
+        Budget on inner oracle calls (subgradients or K-pairs); the inner loop that reaches
+        it is truncated, and the run ends with status 1 at the next check point.
     seed : int, Generator or None
         Seed of the stochastic oracle's draws.
     check_every, history, disp

@@ -117,7 +117,7 @@ def _apg_loop(x, g, beta, eta, T, kind, lam, K, b, lo_y, hi_y, norm_K, code, mu,
               radius):
     n = x.shape[0]
     Lk = norm_K * norm_K / eta
-    out = np.empty(n)
+    out = np.empty_like(x)
     if Lk == 0.0:
         c = np.empty(n)
         for i in range(n):

@@ -277,15 +277,18 @@ def _step(S, st):
     gam = par.gamma
     xlow = (1.0 - gam) * st.xbar + gam * st.x
     g = _grad(S, st, xlow)
+    T = par.T
+    if S.max_inner is not None:  # the last inner loop is truncated to the budget
+        T = max(1, min(T, S.max_inner - st.nhev - st.nkev))
     if S.smoothing:
-        x_new = _inner_apg(S, st, g, st.x, par.beta, par.eta, par.T)
+        x_new = _inner_apg(S, st, g, st.x, par.beta, par.eta, T)
         xt = x_new
     else:
-        x_new, xt = _inner_ps(S, st, g, st.x, par.beta, par.T)
+        x_new, xt = _inner_ps(S, st, g, st.x, par.beta, T)
     st.xbar = (1.0 - gam) * st.xbar + gam * xt
     st.x = x_new
     st.k = k
-    st.T = par.T
+    st.T = T
     st.eta = math.nan if par.eta is None else par.eta
     return st
 
