@@ -501,6 +501,17 @@ def test_float32_stays_float32(method, xp):
         assert res.x.dtype == xp.float32 and isinstance(res.fun, float)
 
 
+@needs_clarabel
+def test_baselines_reach_the_reference():
+    from xpsolve.suite.peers import get_peer
+
+    p = get_problem("sliding/hinge_ridge", size="tiny", seed=0, batch=8, target=1e-3)
+    for name in ("baseline:condat-vu", "baseline:prox-sgd"):
+        res = p.solve(get_peer("minimize", name).method, options={"maxiter": 100000, "seed": 0})
+        assert res.success and p.metrics(res)["rel_gap"] <= 1e-3, name
+        assert res.ngev == res.nit
+
+
 def test_show_options_lists_schedule_knobs():
     text = xpsolve.show_options("rf-sgs", disp=False)
     assert "c_T" in text and "schedule" in text and "composite" in text

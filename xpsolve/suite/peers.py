@@ -303,7 +303,7 @@ def _sliding_condat_vu(fun, x0, **kw):
 
 def _pyproximal_apg(fun, x0, *, args=(), jac=None, callback=None, composite=None, maxiter=10000,
                     tol=None, Delta0=None, tv_niter=50, **ignored):
-    """PyProximal's ProximalGradient (FISTA acceleration) on (f + mu/2||x||^2) + lam TV (1-D TV only)."""
+    """PyProximal's ProximalGradient (FISTA) on (f + mu/2||x||^2) + lam TV (1-D TV only)."""
     import numpy as np
     import pyproximal
 
@@ -330,7 +330,9 @@ def _pyproximal_apg(fun, x0, *, args=(), jac=None, callback=None, composite=None
             return np.asarray(to_numpy(jac(x, *args))) + mu * x
 
     state = {"k": 0, "stop": False, "x": x0h}
-    psi = lambda x: float(fun(x, *args)) + float(h.value(x, xp=np)) + 0.5 * mu * float(x @ x)  # noqa
+
+    def psi(x):
+        return float(fun(x, *args)) + float(h.value(x, xp=np)) + 0.5 * mu * float(x @ x)
 
     def cb(x):
         state["k"] += 1
@@ -365,6 +367,17 @@ register_peer(Peer(
     method=_sliding_condat_vu, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
     summary="Condat-Vu primal-dual splitting on the sliding problems' composite pieces "
             "(xpsolve's own baseline: one grad-f and one K/K^T pair per iteration)"))
+def _sliding_prox_sgd(fun, x0, **kw):
+    from ..solvers.sliding._baselines import prox_sgd
+
+    return prox_sgd(fun, x0, **kw)
+
+
+register_peer(Peer(
+    name="baseline:prox-sgd", family="minimize", module="numpy", package="numpy",
+    method=_sliding_prox_sgd, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
+    summary="proximal stochastic subgradient (step 2/(mu(t+1) + 2L), weighted average) on the "
+            "sliding problems: one grad-f and one (minibatch) subgradient per iteration"))
 register_peer(Peer(
     name="pyproximal:apg", family="minimize", module="pyproximal", package="pyproximal",
     method=_pyproximal_apg,

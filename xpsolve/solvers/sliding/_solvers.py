@@ -348,6 +348,7 @@ def _finish(mon, S, st, fval, gap):
         last = mon.last_finite
         x, fval, gap = last["x"], last["fun"], last["metric"]
     return mon.finish(x=x, fun=fval, nit=st.k, metric=math.nan if gap is None else gap,
-                      nfev=st.nfev, njev=st.ngev, ngev=st.ngev, nhev=st.nhev, nkev=st.nkev, nprox=st.nprox,
+                      nfev=st.nfev, njev=st.ngev, ngev=st.ngev, nhev=st.nhev, nkev=st.nkev,
+                      nprox=st.nprox,
                       rel_gap=_rel(gap, S), Delta0=S.Delta0, L=S.L, mu=S.mu, M=S.M,
                       sigma2=S.sigma2)
