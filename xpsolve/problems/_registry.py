@@ -14,7 +14,7 @@ __all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
 
 # modules under xpsolve.problems that register problems
 _FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", "recovery",
-                   "bilevel_unbounded")
+                   "bilevel_unbounded", "sliding")
 
 
 @dataclasses.dataclass(frozen=True)

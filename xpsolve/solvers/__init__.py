@@ -1,5 +1,5 @@
 """Solver families and their front doors."""
-from . import constrained  # noqa: F401  (registers "adasketch" in the minimize family)
+from . import constrained, sliding  # noqa: F401  (minimize methods: "adasketch"; "gs", "m-sgs", "rf-sgs", "rf-asgs")
 from ._minimize import as_scipy_method, minimize
 from .bilevel import BilevelProblem, bilevel_minimize, check_oracles
 from .calibration import calibrate_gains

@@ -773,3 +773,96 @@ register_peer(Peer(
     method=_cvxpy_l1_psd,
     summary="convex l1 loss over PSD matrices (cvxpy + Clarabel, host NumPy; small d only)",
 ))
+
+
+
+# --- sliding (gradient sliding: f + h + chi) -------------------------------------------------
+def _sliding_condat_vu(fun, x0, **kw):
+    from ..solvers.sliding._baselines import condat_vu
+
+    return condat_vu(fun, x0, **kw)
+
+
+def _pyproximal_apg(fun, x0, *, args=(), jac=None, callback=None, composite=None, maxiter=10000,
+                    tol=None, Delta0=None, tv_niter=50, **ignored):
+    """PyProximal's ProximalGradient (FISTA) on (f + mu/2||x||^2) + lam TV (1-D TV only)."""
+    import numpy as np
+    import pyproximal
+
+    from ..backends import to_numpy
+    from ..solvers.sliding import TotalVariation1D
+
+    h, chi = composite.h, composite.chi
+    if not isinstance(h, TotalVariation1D) or chi.l1 or chi.boxed or chi.simplex is not None:
+        raise ValueError("pyproximal:apg runs 1-D TV with a ridge chi only")
+    x0h = np.asarray(to_numpy(x0), dtype=float)
+    h.bind(x0h, xp=np)
+    mu, lam, L = chi.mu, h.lam, composite.L + chi.mu
+    counts = {"ngev": 0}
+
+    class _Smooth(pyproximal.ProxOperator):
+        def __init__(self):
+            super().__init__(None, True)
+
+        def __call__(self, x):
+            return float(fun(x, *args)) + 0.5 * mu * float(x @ x)
+
+        def grad(self, x):
+            counts["ngev"] += 1
+            return np.asarray(to_numpy(jac(x, *args))) + mu * x
+
+    state = {"k": 0, "stop": False, "x": x0h}
+
+    def psi(x):
+        return float(fun(x, *args)) + float(h.value(x, xp=np)) + 0.5 * mu * float(x @ x)
+
+    def cb(x):
+        state["k"] += 1
+        state["x"] = x
+        if callback is None and tol is None:
+            return
+        gap = psi(x) - composite.f_opt if composite.f_opt is not None else math.nan
+        if tol is not None and gap <= tol:
+            state["stop"] = True
+            raise StopIteration
+        if callback is not None:
+            callback(make_result(x=x, fun=psi(x), nit=state["k"], status=0, backend="numpy",
+                                 gap=gap, rel_gap=gap / Delta0 if Delta0 else math.nan,
+                                 ngev=counts["ngev"]))
+
+    tv = pyproximal.TV(dims=(x0h.size,), sigma=lam, niter=tv_niter)
+    status = 1
+    try:
+        pyproximal.optimization.primal.ProximalGradient(
+            _Smooth(), tv, x0h, tau=1.0 / L, niter=maxiter, acceleration="fista", callback=cb)
+    except StopIteration:
+        status = 0 if state["stop"] else 99
+    x = state["x"]
+    gap = psi(x) - composite.f_opt if composite.f_opt is not None else math.nan
+    return make_result(x=x, fun=psi(x), nit=state["k"], status=status, backend="numpy", gap=gap,
+                       rel_gap=gap / Delta0 if Delta0 else math.nan, ngev=counts["ngev"],
+                       njev=counts["ngev"], peer=f"pyproximal {pyproximal.__version__} FISTA")
+
+
+register_peer(Peer(
+    name="baseline:condat-vu", family="minimize", module="numpy", package="numpy",
+    method=_sliding_condat_vu, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
+    summary="Condat-Vu primal-dual splitting on the sliding problems' composite pieces "
+            "(xpsolve's own baseline: one grad-f and one K/K^T pair per iteration)"))
+def _sliding_prox_sgd(fun, x0, **kw):
+    from ..solvers.sliding._baselines import prox_sgd
+
+    return prox_sgd(fun, x0, **kw)
+
+
+register_peer(Peer(
+    name="baseline:prox-sgd", family="minimize", module="numpy", package="numpy",
+    method=_sliding_prox_sgd, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
+    summary="proximal stochastic subgradient (step 2/(mu(t+1) + 2L), weighted average) on the "
+            "sliding problems: one grad-f and one (minibatch) subgradient per iteration"))
+register_peer(Peer(
+    name="pyproximal:apg", family="minimize", module="pyproximal", package="pyproximal",
+    method=_pyproximal_apg,
+    summary="PyProximal ProximalGradient (FISTA) with its iterative 1-D TV prox "
+            "(sliding TV problems)"))
+# --- end sliding ------------------------------------------------------------------------------
