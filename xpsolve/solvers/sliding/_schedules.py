@@ -61,7 +61,16 @@ def _ceil(v, cap=None):
     """``ceil`` in float64, capped (geometric T_k overflows an int otherwise)."""
     if cap is not None and not v < cap:
         return int(cap)
+    if not v < 2.0 ** 53:  # inf / nan: a zero gap estimate or an overflowing schedule
+        raise ValueError(f"the inner-loop schedule asks for T = {v!r} steps (the initial gap "
+                         "estimate Delta0 is at rounding level or the schedule overflowed); "
+                         "set the option T_max or max_inner, or Delta0")
     return max(1, int(math.ceil(v - 1e-12)))
+
+
+def _div(num, den):
+    """``num / den`` that is ``inf`` (not ZeroDivisionError) when ``den`` underflows to 0."""
+    return num / den if den > 0 else math.inf
 
 
 class LanPSWeights:
@@ -178,7 +187,7 @@ class MultiPhase:
     def step(self, k):
         s, j = self.phase(k)
         Delta = self.Delta0 * 0.5 ** (s - 1)
-        T = _ceil(self.M2 * self.N0 * j * j * self.mu / (Delta * self.L ** 2), self.T_max)
+        T = _ceil(_div(self.M2 * self.N0 * j * j * self.mu, Delta * self.L ** 2), self.T_max)
         return Step(gamma=2.0 / (j + 1), beta=2.0 * self.L / j, T=T, restart=(j == 1 and s > 1))
 
 
@@ -227,7 +236,7 @@ class RestartFree:
             T = 1
         else:
             G = max(self.Gamma(k), 1e-300)
-            T = _ceil(self.c_T * self.M2 / (self.beta * self.Delta0 * G), self.T_max)
+            T = _ceil(_div(self.c_T * self.M2, self.beta * self.Delta0 * G), self.T_max)
         return Step(gamma=self.gamma, beta=self.beta, T=T)
 
 

@@ -217,7 +217,8 @@ def _estimate_delta0(S, st, x0):
             hs = S.h.subgrad(x0, None if d is None else d[0], xp=xp)
         s = s + hs
     G = S.L * (x0 - S.chi.prox(x0 - s / S.L, 1.0 / S.L, xp=xp))
-    return max(to_float(xp.sum(G * G)) / (2.0 * S.mu), 1e-300)
+    # floored at the rounding level of Psi(x0): x0 may already be optimal
+    return max(to_float(xp.sum(G * G)) / (2.0 * S.mu), 1e-16 * max(1.0, abs(psi0)))
 
 
 # ---------------------------------------------------------------------------- one step
