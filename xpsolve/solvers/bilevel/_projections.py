@@ -25,35 +25,95 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...backends import get_kernel, register_kernel, to_numpy
+from ...backends import device, get_kernel, register_kernel, to_numpy
 from ...backends._kernels import kernel_uses_numba
 
 _NUMBA = "xpsolve.solvers.bilevel._numba_kernels"
 
 
-def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp, check_every=10):
-    """FISTA on ``min_{mu_i >= 0 (ineq rows)} 0.5 mu^T Q mu - b^T mu``; returns (mu, nit, resid)."""
-    mu = mu0
-    nu = mu0
-    t = 1.0
-    zero = xp.zeros_like(mu0)
-    eq = 1.0 - ineq
+def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
+    r"""Hildreth's method for ``min_{mu_i >= 0 (ineq rows)} 0.5 mu^T Q mu - b^T mu``.
+
+    The reference version of kernel ``"bilevel_polyhedral_dual"``; its Numba twin
+    (:func:`xpsolve.solvers.bilevel._numba_kernels.polyhedral_dual`) runs the same
+    iterates in compiled code. One sweep: recompute the dual residual
+    :math:`r = b - Q\mu` (one matrix-vector product, so no drift), stop when the KKT
+    residual :math:`\max_i |\mu_i - \max(0, \mu_i + r_i)|` (inequality rows; ``|r_i|``
+    for equality rows) is at most ``tol``, otherwise update the coordinates in order
+    ``i = 0..m-1``: :math:`\mu_i \leftarrow \max(0, \mu_i + r_i / Q_{ii})` (no clip on
+    equality rows) and :math:`r \leftarrow r - \delta_i Q_{:, i}` when the step
+    :math:`\delta_i` is non-zero.
+
+    The coordinate updates are sequential by nature: the scalar part of each runs on
+    the host (one read of ``r_i`` per coordinate, ``mu`` kept on the host during a
+    sweep), the rank-one update of ``r``, the residual and the KKT test run in ``xp``.
+
+    Parameters
+    ----------
+    Q : array (m, m)
+        ``G G^T`` of the row-normalised constraint matrix (positive diagonal).
+    b : array (m,)
+        ``G v - h`` for the point ``v`` to project.
+    mu0 : array (m,)
+        Warm start (feasible: non-negative on inequality rows).
+    ineq : array (m,)
+        1.0 on inequality rows, 0.0 on equality rows.
+    L : float
+        Unused (kept in the kernel's signature; Hildreth needs no step size).
+    tol : float
+        KKT residual at which to stop.
+    maxiter : int
+        Largest number of sweeps.
+    xp : namespace
+
+    Returns
+    -------
+    mu : array (m,)
+    nit : int
+        Sweeps that updated ``mu`` (0 when ``mu0`` already meets ``tol``).
+    resid : float
+        KKT residual of the returned ``mu`` (measured before the last sweep when
+        ``nit == maxiter``).
+    """
+    m = int(b.shape[0])
+    if m == 0:
+        return mu0, 0, 0.0
+    dt = b.dtype
+    dev = device(b)
+    on = {} if dev is None else {"device": dev}
+    # host-side setup, once per call: which rows are clipped, the diagonal of Q
+    ineq_h = [v > 0.5 for v in _host_list(ineq)]
+    diag = _host_list(xp.sum(Q * xp.eye(m, dtype=dt, **on), axis=1))
+    ineq_mask = xp.asarray(ineq, dtype=dt)
+    eq_mask = 1.0 - ineq_mask
+    zero = xp.zeros((m,), dtype=dt, **on)
+    mu = xp.asarray(mu0, dtype=dt, copy=True)
     resid = float("inf")
     nit = 0
-    for nit in range(1, maxiter + 1):
-        g = Q @ nu - b
-        step = nu - g / L
-        new = ineq * xp.maximum(step, zero) + eq * step
-        t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
-        nu = new + ((t - 1.0) / t_new) * (new - mu)
-        mu, t = new, t_new
-        if nit % check_every == 0 or nit == maxiter:
-            r = b - Q @ mu
-            res = ineq * xp.abs(mu - xp.maximum(mu + r, zero)) + eq * xp.abs(r)
-            resid = float(xp.max(res)) if res.shape[0] else 0.0
-            if resid <= tol:
-                break
+    for sweep in range(maxiter):
+        nit = sweep + 1
+        r = b - Q @ mu
+        res = ineq_mask * xp.abs(mu - xp.maximum(mu + r, zero)) + eq_mask * xp.abs(r)
+        resid = float(xp.max(res))
+        if resid <= tol:
+            nit = sweep
+            break
+        mu_h = _host_list(mu)
+        for i in range(m):
+            new = mu_h[i] + float(r[i]) / diag[i]
+            if ineq_h[i] and new < 0.0:
+                new = 0.0
+            delta = new - mu_h[i]
+            if delta != 0.0:
+                mu_h[i] = new
+                r = r - delta * Q[:, i]
+        mu = xp.asarray(mu_h, dtype=dt, **on)
     return mu, nit, resid
+
+
+def _host_list(a):
+    """A 1-d array as a list of Python floats (host-side, one transfer)."""
+    return [float(v) for v in np.asarray(to_numpy(a), dtype=np.float64)]
 
 
 register_kernel("bilevel_polyhedral_dual", generic=polyhedral_dual_generic,
