@@ -1,4 +1,4 @@
-r"""Projections onto the joint feasible set C of a bilevel problem (LV-HBA spec, section 6).
+r"""Projections onto the joint feasible set C of a bilevel problem (used by LV-HBA).
 
 Built-ins, chosen from ``problem.cons_structure`` and ``problem.cons_matrices =
 (G_x, G_y, h)`` describing :math:`C = \{(x, y): G_x x + G_y y \le h\}` (``= h`` for
@@ -12,16 +12,21 @@ Built-ins, chosen from ``problem.cons_structure`` and ``problem.cons_matrices =
 - ``"polyhedral"``: the dual box-QP
   :math:`\max_{\mu \ge 0} -\tfrac12 \|G^\top \mu\|^2 + \mu^\top (G v - h)`, rows
   normalised to unit norm, with :math:`Q = G G^\top` formed once and the dual
-  warm-started from the previous call. NumPy + Numba: cyclic coordinate ascent
-  (Hildreth); other namespaces: accelerated projected gradient (FISTA) with step
-  :math:`1/\lambda_{\max}(Q)` (``lambda_max`` computed once). Both stop when the
+  warm-started from the previous call, solved by Hildreth's cyclic coordinate ascent
+  (kernel ``"bilevel_polyhedral_dual"``: :func:`polyhedral_dual_generic` in the array
+  API, and its Numba twin, the same iterates compiled, for NumPy). It stops when the
   KKT residual of the dual, :math:`\max_i |\mu_i - \max(0, \mu_i + (Gw - h)_i)|`
-  (rows normalised, so it bounds the violation in distance units), is below
-  ``proj_tol`` or after ``proj_maxiter`` sweeps.
+  (rows normalised, so it is in distance units), is below ``proj_tol`` or after
+  ``proj_maxiter`` sweeps. Until 2026-11 the non-NumPy namespaces ran FISTA on the
+  same dual instead: at ``proj_tol = 1e-6`` its LV-HBA trajectories on the SVM problem
+  were 10 to 400 times further from the exactly projected trajectory than Hildreth's,
+  with 5 to 7 times more dual iterations, so both twins now run Hildreth.
 
 No modelling language is called per iteration.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -84,10 +89,15 @@ def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
     # host-side setup, once per call: which rows are clipped, the diagonal of Q
     ineq_h = [v > 0.5 for v in _host_list(ineq)]
     diag = _host_list(xp.sum(Q * xp.eye(m, dtype=dt, **on), axis=1))
+    if not all(d > 0.0 for d in diag):
+        raise ValueError("the diagonal of Q must be positive (no zero constraint rows)")
     ineq_mask = xp.asarray(ineq, dtype=dt)
     eq_mask = 1.0 - ineq_mask
     zero = xp.zeros((m,), dtype=dt, **on)
     mu = xp.asarray(mu0, dtype=dt, copy=True)
+    mu_h = _host_list(mu)
+    sweep_state = (ineq_h, diag, [math.sqrt(d) for d in diag],
+                   8.0 * float(xp.finfo(dt).eps), {})
     resid = float("inf")
     nit = 0
     for sweep in range(maxiter):
@@ -98,22 +108,51 @@ def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
         if resid <= tol:
             nit = sweep
             break
-        mu_h = _host_list(mu)
-        for i in range(m):
-            new = mu_h[i] + float(r[i]) / diag[i]
-            if ineq_h[i] and new < 0.0:
-                new = 0.0
-            delta = new - mu_h[i]
-            if delta != 0.0:
-                mu_h[i] = new
-                r = r - delta * Q[:, i]
+        _hildreth_sweep(Q, r, mu_h, sweep_state)
         mu = xp.asarray(mu_h, dtype=dt, **on)
     return mu, nit, resid
 
 
+def _hildreth_sweep(Q, r, mu_h, state):
+    """One cyclic pass over the coordinates (updates the host list ``mu_h`` in place).
+
+    ``r`` stays in ``xp``; its host copy ``r_h`` is refreshed (one transfer of the
+    whole vector) only when a coordinate needs the current ``r_i`` after an update.
+    An inequality coordinate at ``mu_i = 0`` whose ``r_i`` is provably negative is
+    skipped without a transfer: since ``|Q_ij| <= sqrt(Q_ii Q_jj)`` (``Q`` is a Gram
+    matrix), ``r_i`` has moved by at most ``sqrt(Q_ii) * D`` since the last transfer,
+    with ``D = sum |delta_j| sqrt(Q_jj)`` over the updates made since (plus a
+    rounding margin). Such a coordinate would be clipped back to 0 (a zero step), so
+    the iterates are those of the plain loop, which reads every ``r_i``.
+    """
+    ineq_h, diag, sq, eps, cols = state
+    r_h = _host_list(r)
+    drift, count = 0.0, 0  # D and the number of rank-one updates since r_h was read
+    for i in range(len(mu_h)):
+        if count:
+            if ineq_h[i] and mu_h[i] == 0.0:
+                slack = eps * (count + 1) * (abs(r_h[i]) + sq[i] * drift)
+                if r_h[i] + sq[i] * drift + slack < 0.0:
+                    continue
+            r_h = _host_list(r)
+            drift, count = 0.0, 0
+        new = mu_h[i] + r_h[i] / diag[i]
+        if ineq_h[i] and new < 0.0:
+            new = 0.0
+        delta = new - mu_h[i]
+        if delta != 0.0:
+            mu_h[i] = new
+            col = cols.get(i)
+            if col is None:
+                col = cols[i] = Q[:, i]
+            r = r - delta * col
+            drift += abs(delta) * sq[i]
+            count += 1
+
+
 def _host_list(a):
     """A 1-d array as a list of Python floats (host-side, one transfer)."""
-    return [float(v) for v in np.asarray(to_numpy(a), dtype=np.float64)]
+    return np.asarray(to_numpy(a), dtype=np.float64).tolist()
 
 
 register_kernel("bilevel_polyhedral_dual", generic=polyhedral_dual_generic,
