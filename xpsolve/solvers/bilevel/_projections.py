@@ -174,6 +174,7 @@ class Projector:
         self.last_resid = 0.0
         self.dual_iters = 0
         self.kind = None
+        self.numba = False  # whether the Numba twin of the dual kernel runs (polyhedral only)
         has = problem.provides
         self.proj_y = problem.proj_y if has("proj_y") else (lambda y: y)
         n_cons = int(getattr(problem, "n_cons", 0) or 0)
