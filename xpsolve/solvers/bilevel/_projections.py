@@ -79,6 +79,18 @@ def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
     resid : float
         KKT residual of the returned ``mu`` (measured before the last sweep when
         ``nit == maxiter``).
+
+    Examples
+    --------
+    Project ``v = (2, 2)`` onto ``{w: w_1 <= 1}``: one inequality row, ``mu = 1``.
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.bilevel._projections import polyhedral_dual_generic
+    >>> G, h, v = np.array([[1.0, 0.0]]), np.array([1.0]), np.array([2.0, 2.0])
+    >>> mu, nit, resid = polyhedral_dual_generic(G @ G.T, G @ v - h, np.zeros(1), np.ones(1),
+    ...                                          1.0, 1e-12, 10, xp=np)
+    >>> (v - G.T @ mu).tolist(), nit
+    ([1.0, 2.0], 1)
     """
     m = int(b.shape[0])
     if m == 0:
