@@ -56,6 +56,7 @@ def _hildreth(Q, b, mu0, ineq, tol, maxiter):
 
 
 def polyhedral_dual(Q, b, mu0, ineq, L, tol, maxiter, *, xp=None):
+    """Numba twin of ``polyhedral_dual_generic`` (``L`` and ``xp`` unused); NumPy arrays."""
     mu, nit, resid = _hildreth(np.ascontiguousarray(Q), np.ascontiguousarray(b),
                                np.ascontiguousarray(mu0), np.ascontiguousarray(ineq),
                                float(tol), int(maxiter))

@@ -63,8 +63,9 @@ def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
         Warm start (feasible: non-negative on inequality rows).
     ineq : array (m,)
         1.0 on inequality rows, 0.0 on equality rows.
-    L : float
-        Unused (kept in the kernel's signature; Hildreth needs no step size).
+    L : float or None
+        Unused: Hildreth needs no step size (kept in the kernel's signature, which
+        once served a gradient method).
     tol : float
         KKT residual at which to stop.
     maxiter : int
@@ -257,7 +258,6 @@ class Projector:
             self._Gy = xp.asarray(Gn[:, nx:], dtype=dt, **self._on)
             self._hn = xp.asarray(hn, dtype=dt, **self._on)
             self._Q = xp.asarray(Q, dtype=dt, **self._on)
-            self._L = float(np.linalg.eigvalsh(Q)[-1])
             self._ineq = xp.asarray(1.0 - eqmask, dtype=dt, **self._on)
             self._mu = xp.zeros((G.shape[0],), dtype=dt, **self._on)
             self._dual = get_kernel("bilevel_polyhedral_dual", xp)
@@ -277,7 +277,7 @@ class Projector:
     def _proj_polyhedral(self, x, y, maxiter=None):
         xp = self.xp
         b = (self._Gy @ y - self._hn) if self._x_free else (self._Gx @ x + self._Gy @ y - self._hn)
-        mu, nit, resid = self._dual(self._Q, b, self._mu, self._ineq, self._L, self.tol,
+        mu, nit, resid = self._dual(self._Q, b, self._mu, self._ineq, None, self.tol,
                                     maxiter or self.maxiter, xp=xp)
         mu = xp.asarray(mu)
         self._mu = mu
