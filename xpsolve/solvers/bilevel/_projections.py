@@ -49,9 +49,10 @@ def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
     equality rows) and :math:`r \leftarrow r - \delta_i Q_{:, i}` when the step
     :math:`\delta_i` is non-zero.
 
-    The coordinate updates are sequential by nature: the scalar part of each runs on
-    the host (one read of ``r_i`` per coordinate, ``mu`` kept on the host during a
-    sweep), the rank-one update of ``r``, the residual and the KKT test run in ``xp``.
+    The coordinate updates are sequential by nature: their scalar part runs on the
+    host (``mu`` kept there during a sweep, ``r`` read back only after an update, see
+    :func:`_hildreth_sweep`); the rank-one updates of ``r``, the residual and the KKT
+    test run in ``xp``.
 
     Parameters
     ----------
