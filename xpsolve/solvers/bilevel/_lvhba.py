@@ -305,7 +305,8 @@ OPTIONS = standard_options(
 register_solver(SolverSpec(
     metric="residual",
     name="lv-hba", family="bilevel", func=_solve_lvhba, options=OPTIONS,
-    numba=True, needs=frozenset({"upper_grad", "lower_grad"}),
+    # numba is derived from the kernels; the one kernel runs only for "polyhedral" sets
+    kernels=("bilevel_polyhedral_dual",), needs=frozenset({"upper_grad", "lower_grad"}),
     accepts=frozenset({"lower_cons", "lower_cons_vjp", "proj_x", "proj_y", "proj_xy",
                        "cons_structure"}),
     summary="LV-HBA (Yao et al., ICLR 2024): single-loop, Hessian-free, coupled LL constraints"))

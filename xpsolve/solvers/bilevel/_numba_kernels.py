@@ -1,9 +1,13 @@
 """Numba twin of the polyhedral projection dual (NumPy inputs only).
 
 Hildreth's cyclic coordinate ascent on ``min_{mu_i >= 0 (ineq rows)} 0.5 mu^T Q mu - b^T mu``
-(Q = G G^T with unit diagonal after row normalisation), warm-started from ``mu0``.
-Same signature and stopping test as
-:func:`xpsolve.solvers.bilevel._projections.polyhedral_dual_generic`.
+(Q = G G^T with unit diagonal after row normalisation), warm-started from ``mu0``: the
+compiled version of :func:`xpsolve.solvers.bilevel._projections.polyhedral_dual_generic`
+(kernel ``"bilevel_polyhedral_dual"``), with the same signature, the same sweeps in the
+same coordinate order and the same stopping test, so both return the same iterates up
+to rounding (``tests/solvers/test_bilevel_projections.py`` checks it). The residual
+``r = b - Q mu`` is recomputed at the start of every sweep (no drift) and updated by
+rank-one steps within it. Serial: one sweep is sequential by nature.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ def _hildreth(Q, b, mu0, ineq, tol, maxiter):
 
 
 def polyhedral_dual(Q, b, mu0, ineq, L, tol, maxiter, *, xp=None):
+    """Numba twin of ``polyhedral_dual_generic`` (``L`` and ``xp`` unused); NumPy arrays."""
     mu, nit, resid = _hildreth(np.ascontiguousarray(Q), np.ascontiguousarray(b),
                                np.ascontiguousarray(mu0), np.ascontiguousarray(ineq),
                                float(tol), int(maxiter))

@@ -1,4 +1,4 @@
-r"""Projections onto the joint feasible set C of a bilevel problem (LV-HBA spec, section 6).
+r"""Projections onto the joint feasible set C of a bilevel problem (used by LV-HBA).
 
 Built-ins, chosen from ``problem.cons_structure`` and ``problem.cons_matrices =
 (G_x, G_y, h)`` describing :math:`C = \{(x, y): G_x x + G_y y \le h\}` (``= h`` for
@@ -12,48 +12,161 @@ Built-ins, chosen from ``problem.cons_structure`` and ``problem.cons_matrices =
 - ``"polyhedral"``: the dual box-QP
   :math:`\max_{\mu \ge 0} -\tfrac12 \|G^\top \mu\|^2 + \mu^\top (G v - h)`, rows
   normalised to unit norm, with :math:`Q = G G^\top` formed once and the dual
-  warm-started from the previous call. NumPy + Numba: cyclic coordinate ascent
-  (Hildreth); other namespaces: accelerated projected gradient (FISTA) with step
-  :math:`1/\lambda_{\max}(Q)` (``lambda_max`` computed once). Both stop when the
+  warm-started from the previous call, solved by Hildreth's cyclic coordinate ascent
+  (kernel ``"bilevel_polyhedral_dual"``: :func:`polyhedral_dual_generic` in the array
+  API, and its Numba twin, the same iterates compiled, for NumPy). It stops when the
   KKT residual of the dual, :math:`\max_i |\mu_i - \max(0, \mu_i + (Gw - h)_i)|`
-  (rows normalised, so it bounds the violation in distance units), is below
-  ``proj_tol`` or after ``proj_maxiter`` sweeps.
+  (rows normalised, so it is in distance units), is below ``proj_tol`` or after
+  ``proj_maxiter`` sweeps. Until 2026-11 the non-NumPy namespaces ran FISTA on the
+  same dual instead: at ``proj_tol = 1e-6`` its LV-HBA trajectories on the SVM problem
+  were 10 to 400 times further from the exactly projected trajectory than Hildreth's,
+  with 5 to 7 times more dual iterations, so both twins now run Hildreth.
 
 No modelling language is called per iteration.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ...backends import get_kernel, register_kernel, to_numpy
+from ...backends import device, get_kernel, register_kernel, to_numpy
 from ...backends._kernels import kernel_uses_numba
 
 _NUMBA = "xpsolve.solvers.bilevel._numba_kernels"
 
 
-def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp, check_every=10):
-    """FISTA on ``min_{mu_i >= 0 (ineq rows)} 0.5 mu^T Q mu - b^T mu``; returns (mu, nit, resid)."""
-    mu = mu0
-    nu = mu0
-    t = 1.0
-    zero = xp.zeros_like(mu0)
-    eq = 1.0 - ineq
+def polyhedral_dual_generic(Q, b, mu0, ineq, L, tol, maxiter, *, xp):
+    r"""Hildreth's method for ``min_{mu_i >= 0 (ineq rows)} 0.5 mu^T Q mu - b^T mu``.
+
+    The reference version of kernel ``"bilevel_polyhedral_dual"``; its Numba twin
+    (:func:`xpsolve.solvers.bilevel._numba_kernels.polyhedral_dual`) runs the same
+    iterates in compiled code. One sweep: recompute the dual residual
+    :math:`r = b - Q\mu` (one matrix-vector product, so no drift), stop when the KKT
+    residual :math:`\max_i |\mu_i - \max(0, \mu_i + r_i)|` (inequality rows; ``|r_i|``
+    for equality rows) is at most ``tol``, otherwise update the coordinates in order
+    ``i = 0..m-1``: :math:`\mu_i \leftarrow \max(0, \mu_i + r_i / Q_{ii})` (no clip on
+    equality rows) and :math:`r \leftarrow r - \delta_i Q_{:, i}` when the step
+    :math:`\delta_i` is non-zero.
+
+    The coordinate updates are sequential by nature: their scalar part runs on the
+    host (``mu`` kept there during a sweep, ``r`` read back only after an update, see
+    :func:`_hildreth_sweep`); the rank-one updates of ``r``, the residual and the KKT
+    test run in ``xp``.
+
+    Parameters
+    ----------
+    Q : array (m, m)
+        ``G G^T`` of the row-normalised constraint matrix (positive diagonal).
+    b : array (m,)
+        ``G v - h`` for the point ``v`` to project.
+    mu0 : array (m,)
+        Warm start (feasible: non-negative on inequality rows).
+    ineq : array (m,)
+        1.0 on inequality rows, 0.0 on equality rows.
+    L : float or None
+        Unused: Hildreth needs no step size (kept in the kernel's signature, which
+        once served a gradient method).
+    tol : float
+        KKT residual at which to stop.
+    maxiter : int
+        Largest number of sweeps.
+    xp : namespace
+
+    Returns
+    -------
+    mu : array (m,)
+    nit : int
+        Sweeps that updated ``mu`` (0 when ``mu0`` already meets ``tol``).
+    resid : float
+        KKT residual of the returned ``mu`` (measured before the last sweep when
+        ``nit == maxiter``).
+
+    Examples
+    --------
+    Project ``v = (2, 2)`` onto ``{w: w_1 <= 1}``: one inequality row, ``mu = 1``.
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.bilevel._projections import polyhedral_dual_generic
+    >>> G, h, v = np.array([[1.0, 0.0]]), np.array([1.0]), np.array([2.0, 2.0])
+    >>> mu, nit, resid = polyhedral_dual_generic(G @ G.T, G @ v - h, np.zeros(1), np.ones(1),
+    ...                                          1.0, 1e-12, 10, xp=np)
+    >>> (v - G.T @ mu).tolist(), nit
+    ([1.0, 2.0], 1)
+    """
+    m = int(b.shape[0])
+    if m == 0:
+        return mu0, 0, 0.0
+    dt = b.dtype
+    dev = device(b)
+    on = {} if dev is None else {"device": dev}
+    # host-side setup, once per call: which rows are clipped, the diagonal of Q
+    ineq_h = [v > 0.5 for v in _host_list(ineq)]
+    diag = _host_list(xp.sum(Q * xp.eye(m, dtype=dt, **on), axis=1))
+    if not all(d > 0.0 for d in diag):
+        raise ValueError("the diagonal of Q must be positive (no zero constraint rows)")
+    ineq_mask = xp.asarray(ineq, dtype=dt)
+    eq_mask = 1.0 - ineq_mask
+    zero = xp.zeros((m,), dtype=dt, **on)
+    mu = xp.asarray(mu0, dtype=dt, copy=True)
+    mu_h = _host_list(mu)
+    sweep_state = (ineq_h, diag, [math.sqrt(d) for d in diag],
+                   8.0 * float(xp.finfo(dt).eps), {})
     resid = float("inf")
     nit = 0
-    for nit in range(1, maxiter + 1):
-        g = Q @ nu - b
-        step = nu - g / L
-        new = ineq * xp.maximum(step, zero) + eq * step
-        t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
-        nu = new + ((t - 1.0) / t_new) * (new - mu)
-        mu, t = new, t_new
-        if nit % check_every == 0 or nit == maxiter:
-            r = b - Q @ mu
-            res = ineq * xp.abs(mu - xp.maximum(mu + r, zero)) + eq * xp.abs(r)
-            resid = float(xp.max(res)) if res.shape[0] else 0.0
-            if resid <= tol:
-                break
+    for sweep in range(maxiter):
+        nit = sweep + 1
+        r = b - Q @ mu
+        res = ineq_mask * xp.abs(mu - xp.maximum(mu + r, zero)) + eq_mask * xp.abs(r)
+        resid = float(xp.max(res))
+        if resid <= tol:
+            nit = sweep
+            break
+        _hildreth_sweep(Q, r, mu_h, sweep_state)
+        mu = xp.asarray(mu_h, dtype=dt, **on)
     return mu, nit, resid
+
+
+def _hildreth_sweep(Q, r, mu_h, state):
+    """One cyclic pass over the coordinates (updates the host list ``mu_h`` in place).
+
+    ``r`` stays in ``xp``; its host copy ``r_h`` is refreshed (one transfer of the
+    whole vector) only when a coordinate needs the current ``r_i`` after an update.
+    An inequality coordinate at ``mu_i = 0`` whose ``r_i`` is provably negative is
+    skipped without a transfer: since ``|Q_ij| <= sqrt(Q_ii Q_jj)`` (``Q`` is a Gram
+    matrix), ``r_i`` has moved by at most ``sqrt(Q_ii) * D`` since the last transfer,
+    with ``D = sum |delta_j| sqrt(Q_jj)`` over the updates made since (plus a
+    rounding margin). Such a coordinate would be clipped back to 0 (a zero step), so
+    the iterates are those of the plain loop, which reads every ``r_i``.
+    """
+    ineq_h, diag, sq, eps, cols = state
+    r_h = _host_list(r)
+    drift, count = 0.0, 0  # D and the number of rank-one updates since r_h was read
+    for i in range(len(mu_h)):
+        if count:
+            if ineq_h[i] and mu_h[i] == 0.0:
+                slack = eps * (count + 1) * (abs(r_h[i]) + sq[i] * drift)
+                if r_h[i] + sq[i] * drift + slack < 0.0:
+                    continue
+            r_h = _host_list(r)
+            drift, count = 0.0, 0
+        new = mu_h[i] + r_h[i] / diag[i]
+        if ineq_h[i] and new < 0.0:
+            new = 0.0
+        delta = new - mu_h[i]
+        if delta != 0.0:
+            mu_h[i] = new
+            col = cols.get(i)
+            if col is None:
+                col = cols[i] = Q[:, i]
+            r = r - delta * col
+            drift += abs(delta) * sq[i]
+            count += 1
+
+
+def _host_list(a):
+    """A 1-d array as a list of Python floats (host-side, one transfer)."""
+    return np.asarray(to_numpy(a), dtype=np.float64).tolist()
 
 
 register_kernel("bilevel_polyhedral_dual", generic=polyhedral_dual_generic,
@@ -75,6 +188,7 @@ class Projector:
         self.last_resid = 0.0
         self.dual_iters = 0
         self.kind = None
+        self.numba = False  # whether the Numba twin of the dual kernel runs (polyhedral only)
         has = problem.provides
         self.proj_y = problem.proj_y if has("proj_y") else (lambda y: y)
         n_cons = int(getattr(problem, "n_cons", 0) or 0)
@@ -145,7 +259,6 @@ class Projector:
             self._Gy = xp.asarray(Gn[:, nx:], dtype=dt, **self._on)
             self._hn = xp.asarray(hn, dtype=dt, **self._on)
             self._Q = xp.asarray(Q, dtype=dt, **self._on)
-            self._L = float(np.linalg.eigvalsh(Q)[-1])
             self._ineq = xp.asarray(1.0 - eqmask, dtype=dt, **self._on)
             self._mu = xp.zeros((G.shape[0],), dtype=dt, **self._on)
             self._dual = get_kernel("bilevel_polyhedral_dual", xp)
@@ -165,7 +278,7 @@ class Projector:
     def _proj_polyhedral(self, x, y, maxiter=None):
         xp = self.xp
         b = (self._Gy @ y - self._hn) if self._x_free else (self._Gx @ x + self._Gy @ y - self._hn)
-        mu, nit, resid = self._dual(self._Q, b, self._mu, self._ineq, self._L, self.tol,
+        mu, nit, resid = self._dual(self._Q, b, self._mu, self._ineq, None, self.tol,
                                     maxiter or self.maxiter, xp=xp)
         mu = xp.asarray(mu)
         self._mu = mu
