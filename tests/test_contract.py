@@ -18,19 +18,16 @@ from xpsolve.problems import get_problem, list_problems
 CORE_KEYS = {"x", "fun", "nit", "nfev", "success", "status", "message", "history", "backend"}
 
 
-def _needs(problem):
-    return {t.split(":", 1)[1] for t in problem.tags if t.startswith("option:")}
-
-
 def _cases():
+    from xpsolve.problems._registry import method_fits_problem
+
     cases = []
     for spec in list_solvers():
-        probs = list_problems(family=spec.family)
+        family = list_problems(family=spec.family)
         # a problem tagged "option:<name>" is solved through method option <name> (e.g. the
-        # composite pieces of the sliding methods): it pairs only with methods having that
-        # option, and such methods are tested on those problems
-        own = [p for p in probs if _needs(p) and _needs(p) <= set(spec.options)]
-        probs = own or [p for p in probs if not _needs(p)]
+        # composite pieces of the sliding methods): the registry's pairing rule
+        probs = [p for p in family
+                 if method_fits_problem(spec.options, p, family, spec.accepts) is None]
         if not probs:
             continue
         # one tiny problem per solver keeps the run short; a family marks its contract

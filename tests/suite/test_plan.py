@@ -16,14 +16,25 @@ def test_bundled_plans_load_and_expand():
 
 def test_quick_plan_grid():
     specs, skips = expand(load_plan("quick"))
-    # 2 problems x 1 size x 2 seeds x (3 xpsolve + 1 POT) solvers; POT is installed here
-    assert len(specs) == 16
-    assert {s.solver for s in specs} == {"sns", "sinkhorn", "sinkhorn-log", "pot:sinkhorn-log"}
-    assert {s.seed for s in specs} == {0, 1}
-    ra = [s for s in specs if s.problem == "ot/random_assignment"]
-    assert all(s.params == {"reg": 3e-3} for s in ra)
-    assert all(s.options == {"maxiter": 1000, "tol": 1e-9} for s in specs)
-    assert skips == []
+    # every family, each with a peer or the baseline users know, tiny instances, seeds 0-1
+    families = {s.family for s in specs}
+    assert families == {"ot", "minimize", "bilevel", "completion", "calibration", "recovery"}
+    pairs = {(s.problem.split("/")[0], s.solver) for s in specs}
+    for needed in [("ot", "sns"), ("ot", "pot:sinkhorn-log"), ("constrained", "adasketch"),
+                   ("constrained", "scipy:slsqp"), ("bilevel", "lv-hba"), ("bilevel", "bo-rep"),
+                   ("bilevel", "scipy:kkt-trust-constr"), ("completion", "altmin"),
+                   ("calibration", "pgd"), ("calibration", "spectral-ls"),
+                   ("recovery", "subgm"), ("sliding", "rf-asgs"),
+                   ("sliding", "baseline:condat-vu")]:
+        assert needed in pairs, needed
+    assert {s.seed for s in specs} == {0, 1} and {s.size for s in specs} == {"tiny"}
+    # methods only meet the problems they can solve (no composite problem for adasketch,
+    # no constrained bilevel problem for bo-rep, no HS problem for the sliding baseline)
+    assert ("sliding", "adasketch") not in pairs and ("constrained", "rf-asgs") not in pairs
+    assert not any(s.problem == "bilevel/p2_lvhba_toy" and s.solver == "bo-rep" for s in specs)
+    assert any("does not handle the problem's constraints" in k.reason for k in skips)
+    sns = [s for s in specs if s.solver == "sns"]
+    assert all(s.options == {"maxiter": 1000, "tol": 1e-9} for s in sns)
 
 
 def test_grid_axes_and_specific_options_override_globs():

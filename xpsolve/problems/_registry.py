@@ -10,7 +10,8 @@ import numpy as np
 
 from ..backends import asarray_on, get_namespace
 
-__all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec"]
+__all__ = ["register_problem", "get_problem", "list_problems", "ProblemSpec", "option_tags",
+           "method_fits_problem"]
 
 # modules under xpsolve.problems that register problems
 _FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", "recovery",
@@ -143,3 +144,37 @@ def move(host_arrays: dict, xp, device, dtype) -> dict:
         else:
             out[k] = v
     return out
+
+
+def option_tags(tags) -> set:
+    """Method options a problem is solved through: its tags ``"option:<name>"``.
+
+    A problem tagged ``"option:composite"`` (the gradient-sliding problems) passes its
+    pieces to the method through the option ``composite``.
+    """
+    return {t.split(":", 1)[1] for t in tags if t.startswith("option:")}
+
+
+def method_fits_problem(method_options, problem, family_problems=None,
+                        accepts=None) -> str | None:
+    """Why a registered method (its option names) cannot solve ``problem``, or ``None``.
+
+    A problem tagged ``"option:<name>"`` pairs only with methods that have option
+    ``<name>``; a method having an option that some problem of its family is solved
+    through (``family_problems``) pairs only with such problems. A problem tagged
+    ``"constrained"`` needs a method that accepts constraints (``accepts``, the
+    method's :attr:`SolverSpec.accepts`, holds ``"constraints"`` or ``"lower_cons"``).
+    The contract tests and the suite's plans use this one rule.
+    """
+    if (accepts is not None and "constrained" in problem.tags
+            and not {"constraints", "lower_cons"} & set(accepts)):
+        return "the method does not handle the problem's constraints"
+    needs = option_tags(problem.tags)
+    opts = set(method_options)
+    if needs and not needs <= opts:
+        return f"the problem is solved through method option(s) {sorted(needs)}"
+    if not needs and family_problems is not None:
+        used = set().union(*(option_tags(p.tags) for p in family_problems))
+        if used & opts:
+            return f"the method takes its problem through option(s) {sorted(used & opts)}"
+    return None

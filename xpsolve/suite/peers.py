@@ -292,6 +292,7 @@ def _scipy_minimize(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constr
 for _method, _sp in (("slsqp", "SLSQP"), ("trust-constr", "trust-constr")):
     register_peer(Peer(
         name=f"scipy:{_method}", family="minimize", module="scipy", package="scipy",
+        problems=("constrained/*",),
         method=functools.partial(_scipy_minimize, scipy_method=_sp, name=f"scipy:{_method}"),
         summary=f"scipy.optimize.minimize(method={_sp!r}) on equality-constrained problems "
                 "(host NumPy, exact derivatives)",
@@ -465,6 +466,7 @@ def _ipopt(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=(),
 
 register_peer(Peer(
     name="ipopt", family="minimize", module="cyipopt", package="cyipopt-wheels",
+    problems=("constrained/*",),
     method=_ipopt,
     summary="IPOPT interior point (cyipopt; exact gradients/Jacobians, L-BFGS Hessian)",
 ))
@@ -846,6 +848,7 @@ def _pyproximal_apg(fun, x0, *, args=(), jac=None, callback=None, composite=None
 
 register_peer(Peer(
     name="baseline:condat-vu", family="minimize", module="numpy", package="numpy",
+    problems=("sliding/*",),
     method=_sliding_condat_vu, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
     summary="Condat-Vu primal-dual splitting on the sliding problems' composite pieces "
             "(xpsolve's own baseline: one grad-f and one K/K^T pair per iteration)"))
@@ -857,11 +860,13 @@ def _sliding_prox_sgd(fun, x0, **kw):
 
 register_peer(Peer(
     name="baseline:prox-sgd", family="minimize", module="numpy", package="numpy",
+    problems=("sliding/*",),
     method=_sliding_prox_sgd, namespaces=("numpy", "array_api_strict", "torch", "cupy"),
     summary="proximal stochastic subgradient (step 2/(mu(t+1) + 2L), weighted average) on the "
             "sliding problems: one grad-f and one (minibatch) subgradient per iteration"))
 register_peer(Peer(
     name="pyproximal:apg", family="minimize", module="pyproximal", package="pyproximal",
+    problems=("sliding/*",),
     method=_pyproximal_apg,
     summary="PyProximal ProximalGradient (FISTA) with its iterative 1-D TV prox "
             "(sliding TV problems)"))

@@ -354,6 +354,14 @@ def _incompatible(entry: SolverEntry, prob, backend: str) -> str | None:
         return f"solver family {entry.family!r} != problem family {prob.family!r}"
     if not any(fnmatch.fnmatchcase(prob.name, g) for g in entry.problems):
         return f"applies only to {', '.join(entry.problems)}"
+    if entry.kind == "xpsolve":
+        from ..problems import list_problems
+        from ..problems._registry import method_fits_problem
+
+        why = method_fits_problem(entry.options, prob, list_problems(family=prob.family),
+                                  entry.accepts)
+        if why:
+            return why
     if backend.split(":")[0] not in entry.namespaces:
         return f"backend {backend!r} not supported (solver supports {', '.join(entry.namespaces)})"
     if entry.unavailable:

@@ -34,6 +34,8 @@ class SolverEntry:
     summary: str = ""
     numba: bool = False
     problems: tuple = ("*",)
+    options: tuple = ()
+    accepts: tuple | None = None
 
     @property
     def qualname(self) -> str:
@@ -46,7 +48,8 @@ def list_entries(family: str | None = None) -> list:
     from .peers import list_peers
 
     out = [SolverEntry(s.name, s.family, tuple(s.namespaces), "xpsolve", None, s.summary,
-                       bool(s.numba)) for s in list_solvers(family)]
+                       bool(s.numba), options=tuple(s.options), accepts=tuple(s.accepts))
+           for s in list_solvers(family)]
     out += [SolverEntry(p.name, p.family, tuple(p.namespaces), "peer", p.unavailable(),
                         p.summary, problems=tuple(p.problems)) for p in list_peers(family)]
     return sorted(out, key=lambda e: (e.family, e.kind != "xpsolve", e.name))
