@@ -30,7 +30,7 @@ class SolverSpec:
     func : callable
         Private implementation ``func(*problem_args, xp=..., callback=..., **options)``.
     options : dict
-        Option name -> list of constraints (see :mod:`xpsolve._options`).
+        Option name -> list of constraints (``Interval``, ``OneOf``, ... from ``xpsolve._options``).
     namespaces : tuple of str
         Array namespaces the solver supports.
     numba : bool

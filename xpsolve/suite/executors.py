@@ -109,7 +109,7 @@ class DaskExecutor:
     address : str, optional
         Scheduler address (``"tcp://host:8786"``). Without it a ``LocalCluster``
         of ``n_workers`` single-threaded worker processes is started (and closed
-        by :meth:`close`), with thread counts pinned as in :data:`PINNED_ENV`.
+        by ``close()``), with thread counts pinned as in ``PINNED_ENV``.
         Workers of a remote cluster must have xpsolve installed and should pin
         their threads themselves.
     n_workers : int, optional
