@@ -186,7 +186,7 @@ def _short(text: str, limit: int = 320) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|") if text else "--"
+    return text or "--"
 
 
 def _fmt_default(v) -> str:

@@ -1,4 +1,4 @@
-r"""Projections onto the joint feasible set C of a bilevel problem (LV-HBA spec, section 6).
+r"""Projections onto the joint feasible set C of a bilevel problem.
 
 Built-ins, chosen from ``problem.cons_structure`` and ``problem.cons_matrices =
 (G_x, G_y, h)`` describing :math:`C = \{(x, y): G_x x + G_y y \le h\}` (``= h`` for
