@@ -79,4 +79,4 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
 }
-html_last_updated_fmt = None
+html_context = {"default_mode": "light"}

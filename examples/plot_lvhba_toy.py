@@ -1,4 +1,4 @@
-"""LV-HBA on a toy bilevel problem with a coupled lower-level constraint
+r"""LV-HBA on a toy bilevel problem with a coupled lower-level constraint
 
 The upper level minimises :math:`\tfrac12\|x\|^2 + \tfrac12\|y\|^2`; the lower level projects
 :math:`x` onto the half-space :math:`\mathbf 1^\top y \ge 1`. The solution is :math:`x = 0`,
