@@ -36,6 +36,7 @@ templates_path = ["_templates"]
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 autodoc_default_options = {"member-order": "bysource"}
+smartquotes = False          # keep method="sns" as typed in titles and text
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "_mathjax", "Thumbs.db", ".DS_Store"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]

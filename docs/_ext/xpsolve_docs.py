@@ -375,6 +375,13 @@ def write_family_table(families, specs) -> None:
            _list_table(["Front door", "Problem", "Methods", "Papers"], rows, [16, 24, 34, 26]))
 
 
+def write_plans_table() -> None:
+    from xpsolve.suite import list_plans
+    rows = [[f"``{name}``" + (" (default)" if name == "quick" else ""), desc]
+            for name, desc in sorted(list_plans().items())]
+    _write(os.path.join(GEN, "plans_table.rst"), _list_table(["Plan", "Contents"], rows, [20, 80]))
+
+
 def write_citing(families, refs) -> None:
     lines = []
     by_aid = {}
@@ -400,10 +407,13 @@ def _example_meta(path):
     doc = ast.get_docstring(tree) or os.path.basename(path)
     title, _, body = doc.partition("\n")
     captions = []
+    first = tree.body[0] if tree.body else None
+    body_start = first.end_lineno + 1 if (first is not None and isinstance(first, ast.Expr)
+                                          and isinstance(getattr(first, "value", None), ast.Constant)) else 1
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CAPTIONS" for t in node.targets):
             captions = ast.literal_eval(node.value)
-    return src, title.strip(), body.strip(), captions
+    return src, title.strip(), body.strip(), captions, body_start
 
 
 def run_example(path, img_dir):
@@ -411,6 +421,8 @@ def run_example(path, img_dir):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    plt.rcdefaults()
+    plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "legend.fontsize": 10})
     name = os.path.splitext(os.path.basename(path))[0]
     plt.close("all")
     buf = io.StringIO()
@@ -432,6 +444,9 @@ def run_example(path, img_dir):
     os.makedirs(img_dir, exist_ok=True)
     for i, num in enumerate(plt.get_fignums(), 1):
         fig = plt.figure(num)
+        w, h = fig.get_size_inches()
+        if w > 8.0:          # the page shows ~8 in at 100 dpi: shrink the canvas, keep 12 pt fonts
+            fig.set_size_inches(8.0, h * 8.0 / w)
         fname = f"{name}_{i}.png"
         fig.savefig(os.path.join(img_dir, fname), dpi=100, bbox_inches="tight")
         pngs.append(fname)
@@ -449,7 +464,7 @@ def write_gallery(app=None, force=False) -> None:
     for script in scripts:
         path = os.path.join(EXAMPLES, script)
         name = script[:-3]
-        src, title, body, captions = _example_meta(path)
+        src, title, body, captions, body_start = _example_meta(path)
         key = hashlib.sha256(src.encode()).hexdigest()
         meta_path = os.path.join(out, name + ".json")
         meta = None
@@ -468,12 +483,13 @@ def write_gallery(app=None, force=False) -> None:
         lines = [f".. _gallery-{name}:", "", title, "=" * len(title), "", body, ""]
         for png, cap in zip(meta["pngs"], captions):
             lines += [f".. figure:: images/{png}", f"   :alt: {cap.splitlines()[0]}",
-                      "   :class: xps-figure", "   :width: 720px", "", f"   {cap}", ""]
+                      "   :class: xps-figure", "   :width: 100%", "", f"   {cap}", ""]
         if meta["stdout"].strip():
             lines += ["Output:", "", ".. code-block:: text", ""]
             lines += ["   " + ln for ln in meta["stdout"].rstrip().splitlines()] + [""]
         lines += [f"Source (``examples/{script}``, ran in {meta['seconds']:.1f} s when the docs were built):", "",
-                  f".. literalinclude:: ../../../examples/{script}", "   :language: python", ""]
+                  f".. literalinclude:: ../../../examples/{script}", "   :language: python",
+                  f"   :lines: {body_start}-", ""]
         _write(os.path.join(out, name + ".rst"), "\n".join(lines))
         toc.append(f"   {name}")
         thumb = f"images/{meta['pngs'][0]}" if meta["pngs"] else None
@@ -497,6 +513,7 @@ def _generate(app):
     specs = write_methods(families, refs)
     write_chooser(families, specs)
     write_family_table(families, specs)
+    write_plans_table()
     write_citing(families, refs)
     write_gallery(app=None, force=os.environ.get("XPSOLVE_GALLERY_FORCE") == "1")
 
