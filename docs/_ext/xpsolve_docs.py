@@ -299,6 +299,12 @@ def method_page(spec, families, refs) -> str:
     if ex:
         lines += ["Example", "-------", "", ".. code-block:: pycon", ""]
         lines += ["   " + ln if ln else "" for ln in ex.splitlines()] + [""]
+    _, fsecs = _sections(_doc(spec.func))
+    if "Parameters" in fsecs or "Other Parameters" in fsecs:
+        lines += ["Solver function", "---------------", "",
+                  "The implementation behind the front door, with its full parameter list "
+                  "(pass its options through ``options={...}`` of the front door).", "",
+                  f".. autofunction:: {spec.func.__module__}.{spec.func.__qualname__}", ""]
     if papers:
         lines += ["References", "----------", ""]
         for a in papers:

@@ -40,15 +40,15 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
     the dual potentials with a sparsified Hessian, solved by preconditioned CG,
     and a backtracking line search, until the L1 marginal error is ``<= tol``.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     n_sinkhorn : int, default 20
         Sinkhorn sweeps before the first Newton step (the paper's N1; 700 for
         L1 ground costs in the paper).
     maxiter : int, default 120
         Maximum total number of iterations: Sinkhorn sweeps (stage 1 and
-        fall-backs) plus Newton attempts, failed ones included (
-        N1 + N2 with the paper's N2 = 100). ``nit`` counts the same way.
+        fall-backs) plus Newton attempts, failed ones included
+        (N1 + N2 with the paper's N2 = 100). ``nit`` counts the same way.
     tol : float, default 1e-9
         Stop when ``||P1 - a||_1 + ||P^T 1 - b||_1 <= tol``.
     sparsify : {'mass', 'topk', 'none'} or callable, default 'mass'
