@@ -3,7 +3,7 @@
 #
 #   tools/check_docs.sh [OUTDIR]        (default OUTDIR: docs/_build/html)
 #
-# 1. installs what it needs: pip ".[docs,plot]" (+ pytest), MathJax 3 from npm into docs/_mathjax
+# 1. installs what it needs: the requirements of ".[docs,plot]" (+ pytest, array-api-strict), MathJax 3 from npm into docs/_mathjax
 #    (served locally, so math renders offline), Debian's chromium (apt, when missing and root);
 # 2. builds the HTML with `sphinx-build -W -n` (warnings are errors; intersphinx is used only when
 #    online), running the gallery scripts afresh;
@@ -35,8 +35,8 @@ deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
 print("\n".join(deps + extras["docs"] + extras["plot"]))
 PY
 )
-    python -m pip install -q "${reqs[@]}"
-    python -c "import pytest" 2>/dev/null || python -m pip install -q pytest
+    # + what the documentation examples import (pytest, array-api-strict for the quick start)
+    python -m pip install -q "${reqs[@]}" "pytest>=7" "array-api-strict>=2.2"
     if [ ! -f docs/_mathjax/node_modules/mathjax/es5/tex-svg-full.js ]; then
         step "install: MathJax 3 (npm) into docs/_mathjax"
         command -v npm >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
@@ -56,8 +56,8 @@ rm -rf "$OUT" docs/generated
 XPSOLVE_GALLERY_FORCE=1 python -m sphinx -W -n --keep-going -q -b html docs "$OUT"
 echo "   0 warnings"
 
-step "documentation examples (quick start, landing page, method pages, gallery scripts)"
-python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_docs_examples.py
+step "documentation examples (quick start, landing page, method pages, gallery scripts); numpydoc validation"
+python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_docs_examples.py tests/test_public_docstrings.py
 
 step "headless Chromium: console errors, broken images, raw LaTeX"
 pages=(index.html quickstart.html chooser.html citing.html generated/gallery/index.html

@@ -54,7 +54,7 @@ def complete_matrix(values, rows=None, cols=None, shape=None, rank=None, method=
         libraries; kept to show its stall). A callable is called as
         ``method(obs, rank, callback=..., **options)`` with ``obs`` an
         :class:`~xpsolve.solvers.completion.Observations` (``values``, ``rows``, ``cols``, ``shape``).
-    mask : boolean array, optional
+    mask : array of bool, optional
         Observed-entry mask for a dense ``values``.
     options : dict, optional
         Method options (:func:`xpsolve.show_options` ``("altmin")``):
