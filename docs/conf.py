@@ -81,3 +81,6 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_context = {"default_mode": "light"}
+# single pages without sub-pages: no empty navigation column, more room for tables
+html_sidebars = {p: [] for p in ("index", "quickstart", "installation", "chooser", "citing",
+                                 "changelog", "conventions", "problems", "developers")}

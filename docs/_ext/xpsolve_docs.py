@@ -355,9 +355,9 @@ def write_chooser(families, specs) -> None:
         rows2.append([link, ns, "yes" if spec.numba else "no", fam.get("dtypes", ""),
                       fam.get("scale", "")])
     text = ["Problem class and when to use each method", "^" * 42, "",
-            _list_table(["Method", "Problem class", "Role", "Use it for"], rows1, [14, 22, 18, 46]), "",
+            _list_table(["Method", "Problem class", "Role", "Use it for"], rows1, [18, 20, 18, 44]), "",
             "Backends, dtypes and scale", "^" * 26, "",
-            _list_table(["Method", "Backends", "Numba", "dtypes", "Scale"], rows2, [14, 26, 8, 20, 32])]
+            _list_table(["Method", "Backends", "Numba", "dtypes", "Scale"], rows2, [18, 24, 8, 20, 30])]
     _write(os.path.join(GEN, "chooser_tables.rst"), "\n".join(text) + "\n")
 
 
