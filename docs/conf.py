@@ -60,10 +60,13 @@ if _online():
         "numpy": ("https://numpy.org/doc/stable", None),
         "scipy": ("https://docs.scipy.org/doc/scipy", None),
     }
+    nitpick_ignore_regex = []
 else:
     # offline: no inventories; references into these projects are left as plain text
     intersphinx_mapping = {}
-    nitpick_ignore_regex = [(r"py:.*", r"(scipy|numpy|python|array_api|torch|cupy|concurrent|dask)(\..*)?")]
+    nitpick_ignore_regex = [(r"py:.*", r"(scipy|numpy|python|concurrent|types)(\..*)?")]
+# libraries without an inventory here: references to them stay plain text
+nitpick_ignore_regex += [(r"py:.*", r"(torch|cupy|dask|distributed|array_api\w*|pylops|ot)(\..*)?")]
 nitpick_ignore = [("py:class", "optional"), ("py:class", "callable"),
                   ("py:class", "array"), ("py:class", "array-like")]
 
