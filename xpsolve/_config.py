@@ -90,6 +90,16 @@ def set_config(*, use_numba: bool | None = None, check_finite: bool | None = Non
 def config_context(**updates):
     """Temporarily change configuration values inside a ``with`` block.
 
+    Parameters
+    ----------
+    **updates
+        Configuration values to set (the keys of :func:`get_config`).
+
+    Yields
+    ------
+    None
+        The previous values are restored when the block exits.
+
     Examples
     --------
     >>> import xpsolve

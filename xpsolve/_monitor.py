@@ -11,7 +11,7 @@ A solver owns its mathematics; :class:`Monitor` owns what every solver repeats:
   result carries, e.g. the returned plan's marginal error, the KKT residual), never on
   an internal proxy. :meth:`Monitor.finish` re-tests the final metric against ``tol``.
 
-Shape of a solver (see ``ARCHITECTURE.md`` section 14)::
+Shape of a solver::
 
     mon = Monitor("my-method", xp=xp, maxiter=maxiter, tol=tol, metric="kkt",
                   check_every=check_every, history=history, disp=disp, callback=callback)

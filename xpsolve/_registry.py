@@ -30,7 +30,7 @@ class SolverSpec:
     func : callable
         Private implementation ``func(*problem_args, xp=..., callback=..., **options)``.
     options : dict
-        Option name -> list of constraints (see :mod:`xpsolve._options`).
+        Option name -> list of constraints (``Interval``, ``OneOf``, ... from ``xpsolve._options``).
     namespaces : tuple of str
         Array namespaces the solver supports.
     numba : bool
@@ -55,6 +55,15 @@ class SolverSpec:
     kernels : tuple of str
         Names of the registered kernels (:func:`xpsolve.backends.get_kernel`) the
         solver calls on its NumPy path; ``numba`` is derived from them.
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> spec = xpsolve.get_solver("sns")
+    >>> spec.family, spec.metric, "torch" in spec.namespaces
+    ('ot', 'marginal_err', True)
+    >>> spec.defaults["n_sinkhorn"]
+    20
     """
 
     name: str
@@ -104,7 +113,21 @@ _REGISTRY: dict[tuple[str, str], SolverSpec] = {}
 
 
 def register_solver(spec: SolverSpec) -> SolverSpec:
-    """Add ``spec`` to the registry (replacing a spec of the same family and name)."""
+    """Add ``spec`` to the registry (replacing a spec of the same family and name).
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> from xpsolve._options import standard_options
+    >>> def _solve_noop(a, b, C, reg, *, xp, callback=None, maxiter=0, tol=1e-9):
+    ...     raise NotImplementedError
+    >>> spec = xpsolve.register_solver(xpsolve.SolverSpec(
+    ...     "noop-demo", "ot", _solve_noop, options=standard_options("maxiter", "tol")))
+    >>> xpsolve.get_solver("noop-demo").family
+    'ot'
+    >>> from xpsolve._registry import unregister_solver
+    >>> unregister_solver("ot", "noop-demo")
+    """
     if spec.name != spec.name.lower() or " " in spec.name or "_" in spec.name:
         raise ValueError(f"method names are lowercase and hyphenated; got {spec.name!r}")
     missing = set(spec.options) - set(inspect.signature(spec.func).parameters)
@@ -119,13 +142,31 @@ def unregister_solver(family: str, name: str) -> None:
 
 
 def list_solvers(family: str | None = None) -> list[SolverSpec]:
-    """Registered solvers, optionally for one family, sorted by family then name."""
+    """Registered solvers, optionally for one family, sorted by family then name.
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> [s.name for s in xpsolve.list_solvers("ot")]
+    ['sinkhorn', 'sinkhorn-log', 'sinkhorn-newton', 'sns']
+    """
     return sorted((s for s in _REGISTRY.values() if family is None or s.family == family),
                   key=lambda s: (s.family, s.name))
 
 
 def get_solver(method: str, family: str | None = None) -> SolverSpec:
-    """Look up a method by name (case-insensitive; underscores accepted for hyphens)."""
+    """Look up a method by name (case-insensitive; underscores accepted for hyphens).
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> xpsolve.get_solver("Sinkhorn_Log").name
+    'sinkhorn-log'
+    >>> xpsolve.get_solver("sinkhorn-lgo")
+    Traceback (most recent call last):
+        ...
+    ValueError: Unknown method 'sinkhorn-lgo'. Did you mean 'sinkhorn-log'? ...
+    """
     if not isinstance(method, str):
         raise TypeError(f"method must be a string or a callable; got {type(method).__name__}.")
     key = method.lower().replace("_", "-")

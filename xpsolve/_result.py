@@ -8,7 +8,7 @@ from scipy.optimize import OptimizeResult as _ScipyOptimizeResult
 
 __all__ = ["OptimizeResult", "STATUS_MESSAGES", "status_message", "IterationReport"]
 
-#: One status table for every solver (ARCHITECTURE.md section 4).
+#: One status table for every solver: status code -> message.
 STATUS_MESSAGES = {
     0: "Optimization terminated successfully.",
     1: "Maximum number of iterations reached.",

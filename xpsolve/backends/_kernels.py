@@ -41,6 +41,18 @@ def register_kernel(name: str, *, generic, numba: str | None = None, cupy=None) 
         generic signature and receives NumPy arrays.
     cupy : callable, optional
         CuPy-specific twin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import get_kernel, register_kernel
+    >>> def demo_axpy(a, x, y):
+    ...     return a * x + y
+    >>> register_kernel("demo_axpy", generic=demo_axpy)
+    >>> get_kernel("demo_axpy", np)(2.0, np.ones(2), np.zeros(2))
+    array([2., 2.])
+    >>> from xpsolve.backends._kernels import _KERNELS
+    >>> _ = _KERNELS.pop("demo_axpy")     # leave the registry as it was
     """
     _KERNELS[name] = _Kernel(name, generic, numba, cupy)
 
@@ -61,7 +73,18 @@ def _load(path: str):
 
 
 def get_kernel(name: str, xp, *, use_numba: bool | None = None):
-    """Return the implementation of kernel ``name`` suited to namespace ``xp``."""
+    """Return the implementation of kernel ``name`` suited to namespace ``xp``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import get_kernel, list_kernels
+    >>> import xpsolve.solvers.ot   # registers the OT kernels
+    >>> "ot_gibbs" in list_kernels()
+    True
+    >>> callable(get_kernel("ot_gibbs", np))
+    True
+    """
     k = _KERNELS[name]
     if use_numba is None:
         use_numba = get_config()["use_numba"]
@@ -93,4 +116,13 @@ def kernels_have_numba(names) -> bool:
 
 
 def list_kernels() -> list[str]:
+    """Return the names of the registered kernels, sorted.
+
+    Examples
+    --------
+    >>> import xpsolve
+    >>> from xpsolve.backends import list_kernels
+    >>> "ot_lse_update_rows" in list_kernels()
+    True
+    """
     return sorted(_KERNELS)

@@ -38,6 +38,13 @@ def get_namespace(*arrays, xp=None):
     ------
     TypeError
         The arrays come from different libraries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import get_namespace, namespace_name
+    >>> namespace_name(get_namespace(np.ones(2), np.zeros(2)))
+    'numpy'
     """
     if xp is not None:
         return xp
@@ -53,7 +60,15 @@ def get_namespace(*arrays, xp=None):
 
 
 def device(*arrays):
-    """Device shared by ``arrays``; ``ValueError`` naming both when they differ."""
+    """Device shared by ``arrays``; ``ValueError`` naming both when they differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import device
+    >>> device(np.ones(2), np.zeros(3))
+    'cpu'
+    """
     devs = []
     for a in arrays:
         if a is not None and _is_array(a):
@@ -65,7 +80,15 @@ def device(*arrays):
 
 
 def namespace_name(xp) -> str:
-    """Short backend name: 'numpy', 'cupy', 'torch', 'array_api_strict' or the module name."""
+    """Short backend name: 'numpy', 'cupy', 'torch', 'array_api_strict' or the module name.
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> from xpsolve.backends import namespace_name
+    >>> namespace_name(xps)
+    'array_api_strict'
+    """
     if is_numpy_namespace(xp):
         return "numpy"
     if is_cupy_namespace(xp):
@@ -78,7 +101,15 @@ def namespace_name(xp) -> str:
 
 
 def default_float(xp, dev=None):
-    """The namespace's default real floating dtype (float64 where supported)."""
+    """The namespace's default real floating dtype (float64 where supported).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import default_float
+    >>> default_float(np)
+    dtype('float64')
+    """
     info = getattr(xp, "__array_namespace_info__", None)
     if info is not None:
         try:
@@ -93,6 +124,13 @@ def as_float_array(a, name: str, xp, dev=None, dtype=None):
 
     ``dtype`` forces a dtype; otherwise floating input keeps its dtype and
     anything else becomes the namespace's default float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import as_float_array
+    >>> as_float_array([1, 2, 3], "a", np).dtype
+    dtype('float64')
     """
     if not _is_array(a):
         try:
@@ -120,13 +158,33 @@ def as_float_array(a, name: str, xp, dev=None, dtype=None):
 
 
 def check_finite(a, name: str, xp) -> None:
-    """Raise ``ValueError`` when ``a`` contains inf or NaN (if ``check_finite`` is configured)."""
+    """Raise ``ValueError`` when ``a`` contains inf or NaN (if ``check_finite`` is configured).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import check_finite
+    >>> check_finite(np.array([1.0, np.nan]), "C", np)
+    Traceback (most recent call last):
+        ...
+    ValueError: ...
+    """
     if get_config()["check_finite"] and not bool(xp.all(xp.isfinite(a))):
         raise ValueError(f"{name} must not contain inf or NaN")
 
 
 def asarray_on(host_array, xp, dev=None, dtype=None):
-    """Move a host NumPy array to namespace ``xp`` (and device ``dev``)."""
+    """Move a host NumPy array to namespace ``xp`` (and device ``dev``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import array_api_strict as xps
+    >>> from xpsolve.backends import asarray_on, namespace_name
+    >>> from array_api_compat import array_namespace
+    >>> namespace_name(array_namespace(asarray_on(np.ones(3), xps)))
+    'array_api_strict'
+    """
     kw = {}
     if dev is not None:
         kw["device"] = dev
@@ -137,7 +195,15 @@ def asarray_on(host_array, xp, dev=None, dtype=None):
 
 
 def to_numpy(a):
-    """Copy an array of any supported namespace to a NumPy array on the host."""
+    """Copy an array of any supported namespace to a NumPy array on the host.
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> from xpsolve.backends import to_numpy
+    >>> to_numpy(xps.asarray([1.0, 2.0]))
+    array([1., 2.])
+    """
     if a is None or isinstance(a, np.ndarray):
         return a
     if isinstance(a, (int, float, bool, list, tuple)):
@@ -155,7 +221,14 @@ def to_numpy(a):
 
 
 def synchronize(xp) -> None:
-    """Block until queued device work is done (no-op on the CPU); use before reading a clock."""
+    """Block until queued device work is done (no-op on the CPU); use before reading a clock.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.backends import synchronize
+    >>> synchronize(np)     # no-op on the CPU; waits for the GPU stream with CuPy / torch CUDA
+    """
     if is_cupy_namespace(xp):
         import cupy
 

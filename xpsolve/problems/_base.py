@@ -34,6 +34,14 @@ class Problem:
         Host-side reference values used by ``metrics`` (e.g. an LP optimum).
     description : str
         The mathematics and the source of the problem.
+
+    Examples
+    --------
+    >>> from xpsolve.problems import get_problem
+    >>> p = get_problem("constrained/hs28", size="tiny")
+    >>> res = p.solve("adasketch", options={"seed": 0})
+    >>> p.success_metric, p.success(res)
+    ('kkt', True)
     """
 
     name: str

@@ -20,6 +20,16 @@ _FAMILY_MODULES = ("ot", "bilevel", "constrained", "completion", "calibration", 
 
 @dataclasses.dataclass(frozen=True)
 class ProblemSpec:
+    """Registry entry of a benchmark problem (see :func:`register_problem`).
+
+    Examples
+    --------
+    >>> from xpsolve.problems import list_problems
+    >>> spec = next(s for s in list_problems() if s.name == "ot/random_assignment")
+    >>> spec.family, sorted(spec.sizes)
+    ('ot', ['large', 'medium', 'small', 'tiny'])
+    """
+
     name: str
     family: str
     make: object
@@ -51,6 +61,22 @@ def register_problem(name, *, family, sizes, build, defaults=None, summary="", t
         solve/metric functions.
     defaults : dict, optional
         Default parameters (overridable per call).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.problems import get_problem, register_problem
+    >>> from xpsolve.problems.ot import _build
+    >>> from xpsolve.problems._registry import _PROBLEMS
+    >>> @register_problem("ot/demo_identity", family="ot", sizes={"tiny": {"n": 3}},
+    ...                   build=_build, defaults={"reg": 0.1})
+    ... def demo_identity(*, rng, n, reg):
+    ...     # summary line shown by ``suite --list``: give ``summary=`` or a docstring
+    ...     w = np.full(n, 1.0 / n)
+    ...     return {"a": w, "b": w, "C": 1.0 - np.eye(n), "reg": reg}
+    >>> get_problem("ot/demo_identity", size="tiny").data["C"].shape
+    (3, 3)
+    >>> _ = _PROBLEMS.pop("ot/demo_identity")     # leave the registry as it was
     """
 
     def deco(make):

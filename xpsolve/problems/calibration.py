@@ -119,11 +119,12 @@ def _build(spec, host, *, size, seed, params, xp, device, dtype):
                          "large": {"n": 256, "m": 256, "p": 8}},
                   defaults={"rho": 0.5, "snr": None}, tags=("contract",), build=_build)
 def gaussian(*, rng, n, m, p, rho, snr):
-    r"""Gaussian sensing: :math:`A_l` i.i.d. N(0, 1) entries, :math:`x \sim N(0, I_n)`,
-    :math:`d = 1 + w`, :math:`w \sim U[-1, 1]^m` centred and scaled to
+    r"""Gaussian sensing matrices, Gaussian signal, random gains of amplitude rho.
+
+    :math:`A_l` i.i.d. N(0, 1) entries, :math:`x \sim N(0, I_n)`, :math:`d = 1 + w`, :math:`w \sim U[-1, 1]^m` centred and scaled to
     :math:`\|w\|_\infty = \rho`; optional noise at ``snr`` dB relative to the RMS of ``y``.
 
-    Drawn in the order A, x, w (spec check 5). Exact recovery by PGD needs roughly
+    Drawn in the order A, x, w. Exact recovery by PGD needs roughly
     :math:`mp \ge 1.5\text{--}3\,(n + m)`; the linear baseline :math:`mp \ge n + m - 1`, p >= 2.
     """
     A = rng.standard_normal((p, m, n))
@@ -139,7 +140,9 @@ def gaussian(*, rng, n, m, p, rho, snr):
                          "medium": {"n": 256, "m": 256, "p": 2, "k": 16, "h": 8}},
                   defaults={"rho": 0.5, "snr": None}, build=_build)
 def subspace(*, rng, n, m, p, k, h, rho, snr):
-    r"""Known subspaces: :math:`x = Z z`, :math:`Z` = the first ``k`` orthonormal DCT-II atoms of
+    r"""Known subspaces: signal and gains in low-dimensional DCT subspaces.
+
+    :math:`x = Z z`, :math:`Z` = the first ``k`` orthonormal DCT-II atoms of
     :math:`\mathbb{R}^n`; :math:`d = 1 + B b`, :math:`B` = DCT atoms 1..h of :math:`\mathbb{R}^m`
     (no DC atom, so :math:`B^\top 1 = 0`), :math:`\|Bb\|_\infty = \rho`; Gaussian :math:`A_l`.
 
@@ -159,8 +162,9 @@ def subspace(*, rng, n, m, p, k, h, rho, snr):
                          "medium": {"side": 64, "p": 4}, "large": {"side": 256, "p": 4}},
                   defaults={"rho": 0.3, "q": 2, "snr": None}, build=_build)
 def randconv_image(*, rng, side, p, rho, q, snr):
-    r"""Imaging with random convolutions: ``x`` = a procedural ``side`` x ``side`` test image
-    (:func:`phantom`, n = m = side^2), :math:`A_l x = c_l \circledast x` (2-D circular
+    r"""Imaging with random convolutions: a side x side test image, smooth gains.
+
+    ``x`` = a procedural ``side`` x ``side`` test image (:func:`phantom`, n = m = side^2), :math:`A_l x = c_l \circledast x` (2-D circular
     convolution, i.i.d. :math:`\pm 1` filters, matrix-free through the namespace's FFT),
     :math:`d = 1 + B b`, :math:`B` = the smooth 2-D DCT atoms :math:`(i, j) \ne (0, 0)`,
     :math:`i, j \le q` (passed as the gain prior of ``pgd-subspace``), :math:`\|Bb\|_\infty = \rho`.

@@ -1,4 +1,4 @@
-r"""Low-rank matrix completion problems (robust alternating minimization spec, section 7).
+r"""Low-rank matrix completion problems.
 
 Every instance observes entries :math:`M_{ij}`, :math:`(i, j) \in \Omega`, of an
 ``m x n`` matrix and is solved through :func:`xpsolve.complete_matrix`. ``data`` holds
@@ -139,7 +139,7 @@ def _build(spec, host, *, size, seed, params, xp, device, dtype):
 def random_low_rank(*, rng, m, n, k, p, kappa, noise):
     r"""Random rank-k matrix with condition number ``kappa``, entries observed with probability ``p``.
 
-    :func:`matrix_completion` (spec section 7): exact recovery is expected for
+    :func:`matrix_completion`: exact recovery is expected for
     :math:`|\Omega| \gtrsim \kappa^2 \mu^2 n k \log n` samples; metric: relative
     Frobenius error :math:`\|UV^\top - M\|_F / \|M\|_F` (JNS13 / Gu et al. 2024).
     """
@@ -193,7 +193,7 @@ def load_movielens100k():
 def movielens100k(*, rng, max_users, max_items, rank, test_fraction, ridge):
     r"""MovieLens-100k ratings, 80/20 random split (the seed), test RMSE (needs ``recbole``).
 
-    943 users x 1682 items, 100,000 ratings in {1, ..., 5} (spec section 5); read
+    943 users x 1682 items, 100,000 ratings in {1, ..., 5}; read
     from the ``recbole`` wheel. ``tiny`` keeps the first 60 users and 120 items.
     Solved with a count-scaled ridge (ALS-WR; ``ridge`` = 0.15 by default, chosen on a
     10% validation slice of the training set among {0.03, ..., 0.2} at k = 5, 10, 20)

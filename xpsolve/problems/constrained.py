@@ -284,7 +284,7 @@ def pde(*, rng, N, sparse):
     :math:`\min \tfrac12\|w - \bar w\|^2 + \tfrac{0.1}{2}\|z\|^2` s.t. :math:`L_h w + z = 0`,
     :math:`L_h` the 5-point Laplacian over :math:`h^2`, :math:`h = 2/(N+1)`; x0 = ones,
     multipliers0 = ones (paper). ``sparse`` (None: NumPy and n > 400) returns SciPy
-    sparse Jacobian and Hessian. f* by a sparse KKT solve (table in the spec).
+    sparse Jacobian and Hessian. f* by a sparse KKT solve (reference table).
     """
     Q, q, const, G, _ = pde_matrices(N)
     n, m = Q.shape[0], G.shape[0]

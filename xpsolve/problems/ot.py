@@ -1,4 +1,4 @@
-r"""Entropic optimal-transport benchmark problems (Sinkhorn-Newton-Sparse spec, section 7).
+r"""Entropic optimal-transport benchmark problems (the instances of the Sinkhorn-Newton-Sparse paper).
 
 Every instance is a balanced entropic OT problem
 

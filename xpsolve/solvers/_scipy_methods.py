@@ -59,7 +59,16 @@ _NOT_OPTIONS = {"fun", "x0", "args", "jac", "hess", "hessp", "bounds", "constrai
 
 
 class HostRoundTripWarning(RuntimeWarning):
-    """A SciPy method ran on a NumPy copy of non-NumPy inputs (not array-API generic)."""
+    """A SciPy method ran on a NumPy copy of non-NumPy inputs (not array-API generic).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from xpsolve import HostRoundTripWarning
+    >>> issubclass(HostRoundTripWarning, RuntimeWarning)
+    True
+    >>> warnings.simplefilter("ignore", HostRoundTripWarning)   # silence it for torch inputs
+    """
 
 
 def is_scipy_method(method) -> bool:

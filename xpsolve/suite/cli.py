@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
+import re
 import sys
 import time
 import uuid
@@ -54,13 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plain(text: str) -> str:
+    """Docstring markup to plain text for the terminal (roles, inline literals, common TeX)."""
+    text = re.sub(r":[a-z]+:`([^`]*)`", r"\1", text).replace("``", "")
+    for tex, plain in _TEX:
+        text = text.replace(tex, plain)
+    return text.rstrip(",;: ")
+
+
+_TEX = [("\\|", "||"), ("\\top", "T"), ("\\sim", "~"), ("\\varepsilon", "eps"), ("\\sum", "sum"),
+        ("\\mathbb{R}", "R"), ("\\infty", "inf"), ("\\le", "<="), ("\\ge", ">="), ("\\", "")]
+
+
 def _print_list(out) -> None:
     from ..problems import list_problems
     from .solvers import list_entries
 
     print("Problems:", file=out)
     for p in list_problems():
-        print(f"  {p.name:28s} [{p.family}] sizes: {', '.join(p.sizes)}. {p.summary}", file=out)
+        print(f"  {p.name:28s} [{p.family}] sizes: {', '.join(p.sizes)}. {_plain(p.summary)}",
+              file=out)
     print("\nSolvers (family:name):", file=out)
     for e in list_entries():
         state = f" (unavailable: {e.unavailable})" if e.unavailable else ""

@@ -26,7 +26,18 @@ PINNED_ENV = {
 
 
 class SerialExecutor:
-    """Run specs one after the other in this process (the default; comparable timings)."""
+    """Run specs one after the other in this process (the default; comparable timings).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import SerialExecutor, expand, load_plan, run_one
+    >>> specs, _ = expand(load_plan("tiny"))
+    >>> ex = SerialExecutor()
+    >>> recs = list(ex.map_unordered(run_one, specs[:2]))
+    >>> len(recs)
+    2
+    >>> ex.close()
+    """
 
     name = "serial"
     parallel = False
@@ -65,6 +76,14 @@ class ProcessExecutor:
     ----------
     n_workers : int, optional
         Number of processes (default: the CPU count).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import make_executor
+    >>> ex = make_executor("process", n_workers=2)
+    >>> type(ex).__name__
+    'ProcessExecutor'
+    >>> ex.close()
     """
 
     name = "process"
@@ -109,11 +128,21 @@ class DaskExecutor:
     address : str, optional
         Scheduler address (``"tcp://host:8786"``). Without it a ``LocalCluster``
         of ``n_workers`` single-threaded worker processes is started (and closed
-        by :meth:`close`), with thread counts pinned as in :data:`PINNED_ENV`.
+        by ``close()``), with thread counts pinned as in ``PINNED_ENV``.
         Workers of a remote cluster must have xpsolve installed and should pin
         their threads themselves.
     n_workers : int, optional
         Workers of the local cluster (default: the CPU count).
+
+    Examples
+    --------
+    Needs ``dask.distributed`` (``pip install "xpsolve[dask]"``); from the command line,
+    ``python -m xpsolve suite --executor dask --n-workers 4``:
+
+    >>> from xpsolve.suite import make_executor
+    >>> ex = make_executor("dask", n_workers=2)          # doctest: +SKIP
+    >>> records = list(ex.map_unordered(run_one, specs))  # doctest: +SKIP
+    >>> ex.close()                                       # doctest: +SKIP
     """
 
     name = "dask"
@@ -154,7 +183,14 @@ class DaskExecutor:
 
 
 def make_executor(name: str, *, n_workers: int | None = None, address: str | None = None):
-    """Executor by name: ``"serial"``, ``"process"`` or ``"dask"``."""
+    """Executor by name: ``"serial"``, ``"process"`` or ``"dask"``.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import make_executor
+    >>> type(make_executor("serial")).__name__
+    'SerialExecutor'
+    """
     if name == "serial":
         return SerialExecutor()
     if name == "process":

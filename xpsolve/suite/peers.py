@@ -47,6 +47,12 @@ class Peer:
     problems : tuple of str
         Globs of the problems it applies to (default: every problem of its family);
         plans skip the others with the reason.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import list_peers
+    >>> "pot:sinkhorn-log" in [p.name for p in list_peers("ot")]
+    True
     """
 
     name: str
@@ -69,13 +75,33 @@ _PEERS: dict = {}
 
 
 def register_peer(peer: Peer) -> Peer:
-    """Add ``peer`` to the suite's solvers (replacing one of the same family and name)."""
+    """Add ``peer`` to the suite's solvers (replacing one of the same family and name).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import Peer, list_peers, register_peer
+    >>> def my_method(fun, x0, args=(), **kw):   # a SciPy-style custom method
+    ...     raise NotImplementedError
+    >>> _ = register_peer(Peer(name="demo:none", family="minimize", module="math",
+    ...                        package="python", method=my_method))
+    >>> "demo:none" in [p.name for p in list_peers("minimize")]
+    True
+    >>> from xpsolve.suite.peers import _PEERS
+    >>> _ = _PEERS.pop(("minimize", "demo:none"), None)
+    """
     _PEERS[(peer.family, peer.name)] = peer
     return peer
 
 
 def list_peers(family: str | None = None) -> list:
-    """Registered peers, optionally of one family."""
+    """Registered peers, optionally of one family.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import list_peers
+    >>> all(p.family == "minimize" for p in list_peers("minimize"))
+    True
+    """
     return [p for (fam, _), p in sorted(_PEERS.items()) if family is None or fam == family]
 
 

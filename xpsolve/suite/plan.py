@@ -42,7 +42,17 @@ BACKENDS = ("numpy", "array_api_strict", "torch", "cupy")
 
 
 class PlanError(ValueError):
-    """A plan or a command-line override is invalid (reported as a usage error)."""
+    """A plan or a command-line override is invalid (reported as a usage error).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import PlanError, load_plan
+    >>> try:
+    ...     load_plan("no-such-plan")
+    ... except PlanError as e:
+    ...     print("PlanError")
+    PlanError
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +62,14 @@ class RunSpec:
     Only plain values (strings, numbers, dicts of them), so it pickles to any worker.
     ``timeout`` and ``warmup`` steer the run but are not part of its identity
     (:attr:`key`).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import RunSpec, run_one
+    >>> rec = run_one(RunSpec(problem="ot/random_assignment", size="tiny", seed=0,
+    ...                       solver="sns", family="ot"))
+    >>> rec["problem"], rec["solver"], rec["success"]
+    ('ot/random_assignment', 'sns', True)
     """
 
     problem: str
@@ -84,7 +102,15 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Skip:
-    """A (problem, solver, backend) combination left out of the grid, with the reason."""
+    """A (problem, solver, backend) combination left out of the grid, with the reason.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import Plan, expand
+    >>> specs, skips = expand(Plan(problems=["ot/additive_cost"], solvers=["sns"], sizes=["large"]))
+    >>> len(specs), skips[0].reason
+    (0, "problem has no size 'large' (sizes: tiny, small, medium)")
+    """
 
     problem: str
     size: str
@@ -95,7 +121,16 @@ class Skip:
 
 @dataclasses.dataclass
 class Plan:
-    """A benchmark plan: globs and lists from which :func:`expand` builds the grid."""
+    """A benchmark plan: globs and lists from which :func:`expand` builds the grid.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import Plan, expand
+    >>> plan = Plan(problems=["ot/random_assignment"], solvers=["sns"], sizes=["tiny"], seeds=[0, 1])
+    >>> specs, skips = expand(plan)
+    >>> len(specs), specs[0].solver
+    (2, 'sns')
+    """
 
     name: str = "custom"
     description: str = ""
@@ -225,7 +260,14 @@ def _toml_load(path: Path) -> dict:
 
 
 def list_plans() -> dict:
-    """Bundled plans: name -> description."""
+    """Bundled plans: name -> description.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import list_plans
+    >>> "quick" in list_plans() and "tiny" in list_plans()
+    True
+    """
     return {p.stem: load_plan(p.stem).description for p in sorted(PLANS_DIR.glob("*.toml"))}
 
 
@@ -294,6 +336,13 @@ def expand(plan: Plan, *, entries=None):
     ------
     PlanError
         A problem or solver glob matches nothing, or a backend is unknown.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import expand, load_plan
+    >>> specs, skips = expand(load_plan("tiny"))
+    >>> sorted({s.solver for s in specs}) == sorted({"sinkhorn", "sinkhorn-log", "sns"} & {s.solver for s in specs})
+    True
     """
     from ..problems import list_problems
 

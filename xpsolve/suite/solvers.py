@@ -24,6 +24,13 @@ class SolverEntry:
         Why it cannot run here (a peer library is missing), else ``None``.
     summary : str
         One-line description.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import list_entries
+    >>> e = next(e for e in list_entries("ot") if e.name == "sns")
+    >>> e.kind, e.family
+    ('xpsolve', 'ot')
     """
 
     name: str
@@ -43,7 +50,14 @@ class SolverEntry:
 
 
 def list_entries(family: str | None = None) -> list:
-    """Every registered solver and peer adapter, sorted by family then name."""
+    """Every registered solver and peer adapter, sorted by family then name.
+
+    Examples
+    --------
+    >>> from xpsolve.suite import list_entries
+    >>> {e.kind for e in list_entries("ot")} >= {"xpsolve", "peer"}
+    True
+    """
     from .. import list_solvers
     from .peers import list_peers
 

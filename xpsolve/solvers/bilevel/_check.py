@@ -55,6 +55,7 @@ def check_oracles(problem, x=None, y=None, *, rng=0, n_dirs=2, rtol=1e-6, raise_
     Parameters
     ----------
     problem : BilevelProblem
+        The problem whose oracles are checked.
     x, y : array, optional
         Point of the check (default ``problem.x0()`` / ``problem.y0()`` or a
         random point).

@@ -79,6 +79,16 @@ class BilevelProblem:
     Reference information (tests and the suite only, never used by solvers):
     ``x0()``, ``y0()``, ``solution()``, ``phi(x)``, ``hypergrad(x)``,
     ``lower_solve(x)``, ``metrics(x, y)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve import BilevelProblem
+    >>> prob = BilevelProblem.from_callables(
+    ...     lambda x, y: 0.5 * x @ x + 0.5 * y @ y, lambda x, y: 0.5 * np.sum((y - x) ** 2),
+    ...     2, 2, upper_grad=lambda x, y: (x, y), lower_grad=lambda x, y: (x - y, y - x))
+    >>> prob.dim_x, prob.dim_y, prob.provides("upper_grad"), prob.provides("lower_hvp")
+    (2, 2, True, False)
     """
 
     dim_x: int = 0

@@ -59,7 +59,7 @@ def calibrate_gains(y, A, method="pgd", *, options=None, callback=None, tol=None
         operator of shape ``(p*m, n)`` (rows of snapshot ``l`` are rows ``l*m .. l*m+m-1``);
         a sequence of ``p`` such operators of shape ``(m, n)``; or any object with
         ``shape = (p, m, n)``, ``forward(x) -> (p, m)`` and ``adjoint(R) -> (n,)``
-        (e.g. :class:`RandomConvolution`, FFT-based and matrix-free).
+        (e.g. :class:`~xpsolve.solvers.calibration.RandomConvolution`, FFT-based and matrix-free).
     method : str or callable
         ``"pgd"`` (default), ``"pgd-subspace"`` (subspace priors ``Z``, ``B``) or
         ``"spectral-ls"`` (linear baseline). A callable is called as

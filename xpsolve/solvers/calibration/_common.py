@@ -166,7 +166,7 @@ def check_basis(Q, name, rows, xp, dtype, dev, *, orth_tol=1e-8, ones_perp=False
 
 
 def warn_nonpositive(g, xp, stacklevel=4):
-    """Spec check 11: warn when a gain estimate is not positive (only possible with rho=None)."""
+    """Warn when a gain estimate is not positive (only possible with rho=None)."""
     if not bool(xp.all(g > 0)):
         warnings.warn("some estimated gains are <= 0 (set rho < 1 to keep them in "
                       "[1 - rho, 1 + rho])", RuntimeWarning, stacklevel=stacklevel)

@@ -51,7 +51,7 @@ class RandomConvolution:
 
     Parameters
     ----------
-    filters : array of shape (p, *signal_shape)
+    filters : array of shape ``(p, *signal_shape)``
         Real filters (i.i.d. +-1 entries give isotropic rows, E[a a^T] = I).
 
     Examples

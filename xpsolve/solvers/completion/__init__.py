@@ -23,8 +23,8 @@ def complete_matrix(values, rows=None, cols=None, shape=None, rank=None, method=
     values, :math:`k` = ``rank`` and :math:`\lambda` the optional ridge (``0`` by
     default; ``ridge`` or ``ridge * |Omega_i|`` with ``ridge_scaling="count"``).
 
-    Call forms
-    ----------
+    Three call forms are accepted:
+
     - COO triplets: ``complete_matrix(values, rows, cols, (m, n), rank)``;
       duplicated ``(row, col)`` pairs are rejected (``ValueError``).
     - SciPy sparse matrix: ``complete_matrix(S, rank=k)``; the stored entries
@@ -53,8 +53,8 @@ def complete_matrix(values, rows=None, cols=None, shape=None, rank=None, method=
         ``"altmin-cg3"`` (a fixed 3 CG steps per row, the default of popular ALS
         libraries; kept to show its stall). A callable is called as
         ``method(obs, rank, callback=..., **options)`` with ``obs`` an
-        :class:`Observations` (``values``, ``rows``, ``cols``, ``shape``).
-    mask : boolean array, optional
+        :class:`~xpsolve.solvers.completion.Observations` (``values``, ``rows``, ``cols``, ``shape``).
+    mask : array of bool, optional
         Observed-entry mask for a dense ``values``.
     options : dict, optional
         Method options (:func:`xpsolve.show_options` ``("altmin")``):

@@ -23,7 +23,7 @@ from ._data import Side, _to
 
 
 class Predictor:
-    """``predict(rows, cols)``: the completed entries ``U[rows] . V[cols]`` (picklable)."""
+    """``predict(rows, cols)``: completed entries, row-wise ``U[rows]`` times ``V[cols]`` (picklable)."""
 
     def __init__(self, U, V, xp):
         self.U, self.V, self.xp = U, V, xp

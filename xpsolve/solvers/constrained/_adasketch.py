@@ -203,8 +203,8 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         must have ``lb == ub``. Missing constraint Hessians are replaced by forward
         differences of ``G^T v``.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     tol : float, default 1e-4
         Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (paper: 1e-4); success
         is decided on the returned ``kkt``.
@@ -339,7 +339,7 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         ``n_inner`` (total sketch steps or Krylov iterations), ``inner_steps`` (per
         iteration), ``inner_flops``, ``alphas``, ``nfev``, ``njev``, ``nhev`` (objective
         values / gradients / Hessians or Hessian products), ``ncev``, ``ncjev``
-        (constraint values / Jacobians or products), ``maxcv`` (max |c_i(x)|), final
+        (constraint values / Jacobians or products), ``maxcv`` (``max |c_i(x)|``), final
         ``mu``, ``nu``, ``delta``, ``n_inner_capped`` (passes that ended above their
         accuracy target), ``n_inner_fallback`` (passes finished by ``on_inner_cap``),
         ``status``: 0 KKT tolerance reached, 1 ``maxiter``, 2 line search failed, step

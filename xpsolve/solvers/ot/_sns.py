@@ -40,15 +40,15 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
     the dual potentials with a sparsified Hessian, solved by preconditioned CG,
     and a backtracking line search, until the L1 marginal error is ``<= tol``.
 
-    Options
-    -------
+    Other Parameters
+    ----------------
     n_sinkhorn : int, default 20
         Sinkhorn sweeps before the first Newton step (the paper's N1; 700 for
         L1 ground costs in the paper).
     maxiter : int, default 120
         Maximum total number of iterations: Sinkhorn sweeps (stage 1 and
-        fall-backs) plus Newton attempts, failed ones included (spec 2.8:
-        N1 + N2 with the paper's N2 = 100). ``nit`` counts the same way.
+        fall-backs) plus Newton attempts, failed ones included
+        (N1 + N2 with the paper's N2 = 100). ``nit`` counts the same way.
     tol : float, default 1e-9
         Stop when ``||P1 - a||_1 + ||P^T 1 - b||_1 <= tol``.
     sparsify : {'mass', 'topk', 'none'} or callable, default 'mass'
@@ -65,7 +65,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
         Kept fraction of the 'topk' rule; ``None`` means ``2 / max(n, m)`` (paper).
     max_density : float, default 0.25
         If the rule keeps a larger fraction, that step uses the dense Hessian
-        (the spec suggests 0.1; on the 28 x 28 L1 grid, density ~0.15, the CSR
+        (0.1 would be the cautious choice; on the 28 x 28 L1 grid, density ~0.15, the CSR
         products were ~10x faster than the dense ones, so the default is higher).
     shift : {'gradient', 'adaptive', 'none'} or callable, default 'gradient'
         Levenberg shift ``s`` added to the Hessian (in plan units): 'gradient' is
@@ -92,7 +92,7 @@ def _solve_sns(a, b, C, reg, *, xp, callback=None, n_sinkhorn=20, maxiter=120, t
         ``K = P(f, g)`` (two dense mat-vecs per sweep), absorbed into the potentials
         at the end of the burst or when a scaling leaves ``[e^-50, e^50]``, and redone
         in the log domain if a scaling is not finite. 'log': every sweep with the
-        log-sum-exp kernels (the paper's update written stably, SNS spec 2.2).
+        log-sum-exp kernels (the paper's update written stably).
     switch_tol : float or None, default None
         If set, Stage 1 ends early once at least 20 sweeps are done and the
         marginal error (checked every ``check_every`` sweeps) is ``<= switch_tol``.

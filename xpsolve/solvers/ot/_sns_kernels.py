@@ -94,8 +94,8 @@ def cut_from_hist(hist, emax, delta_mass):
     """Threshold ``thr`` (a power of two) such that dropping ``P_ij < thr`` drops mass ``<= delta_mass``.
 
     Keeps whole base-2 bins of :func:`mass_histogram` from the top until the
-    remaining tail mass is at most ``delta_mass`` (the 'mass' rule of the SNS
-    spec, section 2.4, with bins of width ``log 2``). Host-side, O(number of bins).
+    remaining tail mass is at most ``delta_mass`` (the 'mass' rule, with bins
+    of width ``log 2``). Host-side, O(number of bins).
     """
     import numpy as np
 

@@ -408,7 +408,7 @@ def line_search(ctx, st, dx, dy, slope, quad):
     """Backtracking on the dual (Armijo), or the SSNS ratio test for ``shift='adaptive'``.
 
     Once the dual gain is below float64 resolution the test switches to a decrease of
-    the marginal error (SNS spec 2.6). Returns ``(state or None, how, alpha)`` and
+    the marginal error. Returns ``(state or None, how, alpha)`` and
     updates the adaptive shift multiplier.
     """
     opts = ctx.opts
