@@ -156,14 +156,14 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
     numpy_ns = is_numpy_namespace(xp)
     dtype = z.dtype
     if sketch == "gaussian":
-        kern = get_kernel(_KERNEL_NAMES["gv"].get(op.kind, "adasketch_gv"), xp)
+        # the kernels draw their chunk of sketches, rng.standard_normal((c, N)), themselves
+        # (the Numba twins inside the compiled loop, without the (c, N) array)
+        kern = get_kernel(_KERNEL_NAMES["gv"].get(op.kind, "adasketch_gv") + "_rng", xp)
         while steps < jmax:
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
             c = min(chunk, jmax - steps)
-            S = rng.standard_normal((c, N))
-            S = S if numpy_ns else asarray_on(S, xp, dev, dtype)
-            z, r, k = kern(Kobj, z, r, b, S, thresh, recompute_every, start + steps, xp=xp)
+            z, r, k = kern(Kobj, z, r, b, rng, c, thresh, recompute_every, start + steps, xp=xp)
             steps += k
             if k < c:
                 break

@@ -36,7 +36,84 @@ def _csr_mv(indptr, indices, data, v, out):
 
 
 @njit(cache=True, nogil=True)
-def _nb_gv_dense(K, z, r, b, S, thresh2, recompute_every, start):
+def _mv_t(Kt, v, out):
+    """``out = K v`` from ``Kt = K^T`` (C order), each ``out[i]`` summed in column order.
+
+    The same sums, in the same order, as the row loop of :func:`_dense_mv` (so the
+    results are bitwise equal), but the inner loop runs over independent rows:
+    it vectorises, which the strict-order dot product of one row cannot.
+    """
+    N = Kt.shape[1]
+    for i in range(N):
+        out[i] = 0.0
+    for k in range(Kt.shape[0]):
+        vk = v[k]
+        for i in range(N):
+            out[i] += Kt[k, i] * vk
+
+
+@njit(cache=True, nogil=True)
+def _sumsq(r):
+    rr = 0.0
+    for i in range(r.shape[0]):
+        rr += r[i] * r[i]
+    return rr
+
+
+@njit(cache=True, nogil=True)
+def _nb_gv_dense(K, Kt, z, r, b, S, thresh2, recompute_every, start):
+    """Gaussian-vector steps on a small dense K (N <= 64; ``Kt = K^T`` in C order).
+
+    The products go through :func:`_mv_t` (bitwise the sums of the row loop of
+    :func:`_dense_mv`; larger K use :func:`_nb_gv_dense_big` and BLAS).
+    ``||r||^2`` is accumulated while ``r`` is updated (the same sums as a separate
+    pass before each step), and a step that ends on a periodic recomputation
+    ``r = K z - b`` skips the incremental update it overwrites.
+    """
+    N = K.shape[0]
+    u = np.empty(N)
+    w = np.empty(N)
+    s = np.empty(N)
+    rr = _sumsq(r)
+    g = start % recompute_every
+    steps = 0
+    for j in range(S.shape[0]):
+        if rr <= thresh2:
+            break
+        for i in range(N):
+            s[i] = S[j, i]
+        _mv_t(Kt, s, u)
+        uu = 0.0
+        sr = 0.0
+        for i in range(N):
+            uu += u[i] * u[i]
+            sr += s[i] * r[i]
+        steps += 1
+        g += 1
+        if g == recompute_every:
+            g = 0
+            if uu > 0.0:
+                a = sr / uu
+                for i in range(N):
+                    z[i] -= a * u[i]
+            _mv_t(Kt, z, w)
+            rr = 0.0
+            for i in range(N):
+                r[i] = w[i] - b[i]
+                rr += r[i] * r[i]
+        elif uu > 0.0:
+            a = sr / uu
+            _mv_t(Kt, u, w)
+            rr = 0.0
+            for i in range(N):
+                z[i] -= a * u[i]
+                r[i] -= a * w[i]
+                rr += r[i] * r[i]
+    return steps
+
+
+@njit(cache=True, nogil=True)
+def _nb_gv_dense_big(K, z, r, b, S, thresh2, recompute_every, start):
     N = K.shape[0]
     u = np.empty(N)
     w = np.empty(N)
@@ -66,6 +143,29 @@ def _nb_gv_dense(K, z, r, b, S, thresh2, recompute_every, start):
             for i in range(N):
                 r[i] = w[i] - b[i]
     return steps
+
+
+@njit(cache=True, nogil=True)
+def _nb_normals(rng, count, N):
+    """``rng.standard_normal((count, N))`` drawn in compiled code.
+
+    Numba's ``Generator.standard_normal`` runs NumPy's ziggurat on the same bit
+    generator state: the values and the final state are NumPy's (checked in the
+    tests), about three times faster for small draws.
+    """
+    S = np.empty((count, N))
+    for j in range(count):
+        for i in range(N):
+            S[j, i] = rng.standard_normal()
+    return S
+
+
+@njit(cache=True, nogil=True)
+def _nb_gv_dense_rng(K, Kt, z, r, b, rng, count, thresh2, recompute_every, start):
+    S = _nb_normals(rng, count, K.shape[0])
+    if K.shape[0] <= 64:
+        return _nb_gv_dense(K, Kt, z, r, b, S, thresh2, recompute_every, start)
+    return _nb_gv_dense_big(K, z, r, b, S, thresh2, recompute_every, start)
 
 
 @njit(cache=True, nogil=True)
@@ -102,28 +202,44 @@ def _nb_gv_csr(indptr, indices, data, z, r, b, S, thresh2, recompute_every, star
 
 
 @njit(cache=True, nogil=True)
+def _nb_gv_csr_rng(indptr, indices, data, z, r, b, rng, count, thresh2, recompute_every, start):
+    return _nb_gv_csr(indptr, indices, data, z, r, b,
+                      _nb_normals(rng, count, indptr.shape[0] - 1), thresh2, recompute_every,
+                      start)
+
+
+@njit(cache=True, nogil=True)
 def _nb_rk_dense(K, KK, rownorm2, z, r, b, idx, thresh2, recompute_every, start):
     N = K.shape[0]
     w = np.empty(N)
+    rr = _sumsq(r)  # kept up to date as r changes (same sums as a fresh pass)
+    g = start % recompute_every
     steps = 0
     for j in range(idx.shape[0]):
-        rr = 0.0
-        for i in range(N):
-            rr += r[i] * r[i]
         if rr <= thresh2:
             break
         i = idx[j]
         rn = rownorm2[i]
-        if rn > 0.0:
+        steps += 1
+        g += 1
+        if g == recompute_every:  # r = K z - b replaces the incremental update
+            g = 0
+            if rn > 0.0:
+                a = r[i] / rn
+                for k in range(N):
+                    z[k] -= a * K[i, k]
+            _dense_mv(K, z, w)
+            rr = 0.0
+            for k in range(N):
+                r[k] = w[k] - b[k]
+                rr += r[k] * r[k]
+        elif rn > 0.0:
             a = r[i] / rn
+            rr = 0.0
             for k in range(N):
                 z[k] -= a * K[i, k]
                 r[k] -= a * KK[i, k]  # K K is symmetric: row i == column i
-        steps += 1
-        if (start + steps) % recompute_every == 0:
-            _dense_mv(K, z, w)
-            for k in range(N):
-                r[k] = w[k] - b[k]
+                rr += r[k] * r[k]
     return steps
 
 
@@ -160,10 +276,15 @@ def _nb_rk_csr(indptr, indices, data, rownorm2, z, r, b, idx, thresh2, recompute
 def gv_steps_dense(K, z, r, b, S, thresh, recompute_every, start, *, xp=None):
     z = np.array(z, dtype=np.float64)
     r = np.array(r, dtype=np.float64)
-    steps = _nb_gv_dense(np.ascontiguousarray(K, dtype=np.float64), z, r,
-                         np.ascontiguousarray(b, dtype=np.float64),
-                         np.ascontiguousarray(S, dtype=np.float64), float(thresh) ** 2,
-                         int(recompute_every), int(start))
+    K = np.ascontiguousarray(K, dtype=np.float64)
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    if K.shape[0] <= 64:
+        steps = _nb_gv_dense(K, np.ascontiguousarray(K.T), z, r, b, S, float(thresh) ** 2,
+                             int(recompute_every), int(start))
+    else:
+        steps = _nb_gv_dense_big(K, z, r, b, S, float(thresh) ** 2, int(recompute_every),
+                                 int(start))
     return z, r, int(steps)
 
 
@@ -197,4 +318,44 @@ def rk_steps_csr(K, KK, rownorm2, z, r, b, idx, thresh, recompute_every, start, 
                        K.data.astype(np.float64), np.asarray(rownorm2, dtype=np.float64), z, r,
                        np.ascontiguousarray(b, dtype=np.float64), np.asarray(idx, dtype=np.int64),
                        float(thresh) ** 2, int(recompute_every), int(start))
+    return z, r, int(steps)
+
+
+
+def _rng_ok(rng):
+    """Whether the compiled kernels can draw from ``rng`` (NumPy's default PCG64 generator)."""
+    return type(rng) is np.random.Generator and type(rng.bit_generator) is np.random.PCG64
+
+
+def gv_steps_dense_rng(K, z, r, b, rng, count, thresh, recompute_every, start, *, xp=None):
+    """:func:`gv_steps_dense` on ``count`` sketches drawn as ``rng.standard_normal((count, N))``.
+
+    The sketches are drawn in compiled code (:func:`_nb_normals`: NumPy's values and
+    final generator state); other generators than NumPy's default are drawn by NumPy.
+    """
+    K = np.ascontiguousarray(K, dtype=np.float64)
+    N = K.shape[0]
+    if not _rng_ok(rng):
+        return gv_steps_dense(K, z, r, b, rng.standard_normal((int(count), N)), thresh,
+                              recompute_every, start)
+    z = np.array(z, dtype=np.float64)
+    r = np.array(r, dtype=np.float64)
+    Kt = np.ascontiguousarray(K.T) if N <= 64 else K  # K^T: used for N <= 64 only
+    steps = _nb_gv_dense_rng(K, Kt, z, r, np.ascontiguousarray(b, dtype=np.float64), rng,
+                             int(count), float(thresh) ** 2, int(recompute_every), int(start))
+    return z, r, int(steps)
+
+
+def gv_steps_csr_rng(K, z, r, b, rng, count, thresh, recompute_every, start, *, xp=None):
+    """:func:`gv_steps_csr` on ``count`` sketches drawn from ``rng`` (see :func:`gv_steps_dense_rng`)."""
+    N = K.shape[0]
+    if not _rng_ok(rng):
+        return gv_steps_csr(K, z, r, b, rng.standard_normal((int(count), N)), thresh,
+                            recompute_every, start)
+    z = np.array(z, dtype=np.float64)
+    r = np.array(r, dtype=np.float64)
+    steps = _nb_gv_csr_rng(K.indptr.astype(np.int64), K.indices.astype(np.int64),
+                           K.data.astype(np.float64), z, r,
+                           np.ascontiguousarray(b, dtype=np.float64), rng, int(count),
+                           float(thresh) ** 2, int(recompute_every), int(start))
     return z, r, int(steps)
