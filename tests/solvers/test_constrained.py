@@ -195,12 +195,16 @@ def test_numba_gv_draws_follow_numpy_stream():
                 assert out[2] == ref[2]
                 assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1])
                 assert g1.standard_normal() == g2.standard_normal()
-    # the small-K loop (K^T products, fused residual norm) equals the row-loop kernel
+    # the small-K loop (block products, fused residual norm) equals the row-loop kernel,
+    # also when it stops inside a block
     S = np.random.default_rng(1).standard_normal((700, N))
-    zs, rs, ks = nk.gv_steps_dense(Kd, np.zeros(N), -b, b, S, 0.0, 100, 0)
-    zb, rb = np.zeros(N), -b.copy()
-    kb = nk._nb_gv_dense_big(np.ascontiguousarray(Kd), zb, rb, b, S, 0.0, 100, 0)
-    assert ks == kb and np.array_equal(zs, zb) and np.array_equal(rs, rb)
+    for thresh, start in ((0.0, 0), (0.3 * np.linalg.norm(b), 41)):
+        zs, rs, ks = nk.gv_steps_dense(Kd, np.zeros(N), -b, b, S, thresh, 100, start)
+        zb, rb = np.zeros(N), -b.copy()
+        kb = nk._nb_gv_dense_big(np.ascontiguousarray(Kd), zb, rb, b, S, thresh ** 2, 100,
+                                 start)
+        assert ks == kb and np.array_equal(zs, zb) and np.array_equal(rs, rb)
+    assert 0 < ks < 700 and ks % 128 != 0
 
 
 def test_fused_generic_block_stops_at_the_sequential_step():

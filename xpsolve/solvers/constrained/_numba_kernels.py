@@ -60,55 +60,99 @@ def _sumsq(r):
     return rr
 
 
-@njit(cache=True, nogil=True)
-def _nb_gv_dense(K, Kt, z, r, b, S, thresh2, recompute_every, start):
-    """Gaussian-vector steps on a small dense K (N <= 64; ``Kt = K^T`` in C order).
+_BLOCK = 128  # GV steps whose products K s and K K s are formed together (N <= 64)
 
-    The products go through :func:`_mv_t` (bitwise the sums of the row loop of
-    :func:`_dense_mv`; larger K use :func:`_nb_gv_dense_big` and BLAS).
-    ``||r||^2`` is accumulated while ``r`` is updated (the same sums as a separate
-    pass before each step), and a step that ends on a periodic recomputation
-    ``r = K z - b`` skips the incremental update it overwrites.
+
+@njit(cache=True, nogil=True)
+def _gv_block_products(K, St, j0, q, Sb, U, W, uu):
+    """``U = K S_b``, ``W = K U`` and ``uu_j = ||u_j||^2`` for sketches ``j0 .. j0+q-1``.
+
+    The products of a GV step do not depend on the iterate (``u = K s``, ``w = K u``),
+    so a block of them is formed at once: each entry is the same sum, in the same order,
+    as in the step-by-step loop (bitwise equal), but the loops over the block's columns
+    are independent and vectorise, where one step's dot products are a chain of
+    dependent additions.
     """
     N = K.shape[0]
-    u = np.empty(N)
+    for k in range(N):
+        for j in range(q):
+            Sb[k, j] = St[k, j0 + j]
+    for i in range(N):
+        for j in range(q):
+            U[i, j] = 0.0
+        for k in range(N):
+            kik = K[i, k]
+            for j in range(q):
+                U[i, j] += kik * Sb[k, j]
+    for i in range(N):
+        for j in range(q):
+            W[i, j] = 0.0
+        for k in range(N):
+            kik = K[i, k]
+            for j in range(q):
+                W[i, j] += kik * U[k, j]
+    for j in range(q):
+        uu[j] = 0.0
+    for i in range(N):
+        for j in range(q):
+            uu[j] += U[i, j] * U[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _nb_gv_dense(K, Kt, z, r, b, St, thresh2, recompute_every, start):
+    """Gaussian-vector steps on a small dense K (N <= 64), sketches as the columns of ``St``.
+
+    Per block of :data:`_BLOCK` steps, :func:`_gv_block_products` forms the
+    iterate-independent products; the sequential part of a step is then
+    ``a = s^T r / ||u||^2``, ``z -= a u``, ``r -= a K u`` and ``||r||^2`` (accumulated
+    while ``r`` is updated: the same sums as a separate pass). A step that ends on a
+    periodic recomputation ``r = K z - b`` (:func:`_mv_t` on ``Kt = K^T``) skips the
+    incremental update it overwrites. Bitwise the iterates of :func:`_nb_gv_dense_big`
+    (the row-loop kernel) for N <= 64; products past the stopping step are wasted
+    (at most one block per call).
+    """
+    N = K.shape[0]
+    count = St.shape[1]
+    U = np.empty((N, _BLOCK))
+    W = np.empty((N, _BLOCK))
+    Sb = np.empty((N, _BLOCK))
+    uu = np.empty(_BLOCK)
     w = np.empty(N)
-    s = np.empty(N)
     rr = _sumsq(r)
     g = start % recompute_every
     steps = 0
-    for j in range(S.shape[0]):
-        if rr <= thresh2:
-            break
-        for i in range(N):
-            s[i] = S[j, i]
-        _mv_t(Kt, s, u)
-        uu = 0.0
-        sr = 0.0
-        for i in range(N):
-            uu += u[i] * u[i]
-            sr += s[i] * r[i]
-        steps += 1
-        g += 1
-        if g == recompute_every:
-            g = 0
-            if uu > 0.0:
-                a = sr / uu
+    j0 = 0
+    while j0 < count and rr > thresh2:
+        q = min(_BLOCK, count - j0)
+        _gv_block_products(K, St, j0, q, Sb, U, W, uu)
+        for jj in range(q):
+            if rr <= thresh2:
+                break
+            sr = 0.0
+            for i in range(N):
+                sr += Sb[i, jj] * r[i]
+            steps += 1
+            g += 1
+            uj = uu[jj]
+            if g == recompute_every:
+                g = 0
+                if uj > 0.0:
+                    a = sr / uj
+                    for i in range(N):
+                        z[i] -= a * U[i, jj]
+                _mv_t(Kt, z, w)
+                rr = 0.0
                 for i in range(N):
-                    z[i] -= a * u[i]
-            _mv_t(Kt, z, w)
-            rr = 0.0
-            for i in range(N):
-                r[i] = w[i] - b[i]
-                rr += r[i] * r[i]
-        elif uu > 0.0:
-            a = sr / uu
-            _mv_t(Kt, u, w)
-            rr = 0.0
-            for i in range(N):
-                z[i] -= a * u[i]
-                r[i] -= a * w[i]
-                rr += r[i] * r[i]
+                    r[i] = w[i] - b[i]
+                    rr += r[i] * r[i]
+            elif uj > 0.0:
+                a = sr / uj
+                rr = 0.0
+                for i in range(N):
+                    z[i] -= a * U[i, jj]
+                    r[i] -= a * W[i, jj]
+                    rr += r[i] * r[i]
+        j0 += q
     return steps
 
 
@@ -146,13 +190,20 @@ def _nb_gv_dense_big(K, z, r, b, S, thresh2, recompute_every, start):
 
 
 @njit(cache=True, nogil=True)
-def _nb_normals(rng, count, N):
-    """``rng.standard_normal((count, N))`` drawn in compiled code.
+def _nb_normals(rng, count, N, transposed):
+    """``rng.standard_normal((count, N))`` drawn in compiled code (its transpose, C order,
+    when ``transposed``).
 
     Numba's ``Generator.standard_normal`` runs NumPy's ziggurat on the same bit
     generator state: the values and the final state are NumPy's (checked in the
     tests), about three times faster for small draws.
     """
+    if transposed:
+        St = np.empty((N, count))
+        for j in range(count):
+            for i in range(N):
+                St[i, j] = rng.standard_normal()
+        return St
     S = np.empty((count, N))
     for j in range(count):
         for i in range(N):
@@ -162,10 +213,12 @@ def _nb_normals(rng, count, N):
 
 @njit(cache=True, nogil=True)
 def _nb_gv_dense_rng(K, Kt, z, r, b, rng, count, thresh2, recompute_every, start):
-    S = _nb_normals(rng, count, K.shape[0])
-    if K.shape[0] <= 64:
-        return _nb_gv_dense(K, Kt, z, r, b, S, thresh2, recompute_every, start)
-    return _nb_gv_dense_big(K, z, r, b, S, thresh2, recompute_every, start)
+    N = K.shape[0]
+    if N <= 64:
+        return _nb_gv_dense(K, Kt, z, r, b, _nb_normals(rng, count, N, True), thresh2,
+                            recompute_every, start)
+    return _nb_gv_dense_big(K, z, r, b, _nb_normals(rng, count, N, False), thresh2,
+                            recompute_every, start)
 
 
 @njit(cache=True, nogil=True)
@@ -203,9 +256,8 @@ def _nb_gv_csr(indptr, indices, data, z, r, b, S, thresh2, recompute_every, star
 
 @njit(cache=True, nogil=True)
 def _nb_gv_csr_rng(indptr, indices, data, z, r, b, rng, count, thresh2, recompute_every, start):
-    return _nb_gv_csr(indptr, indices, data, z, r, b,
-                      _nb_normals(rng, count, indptr.shape[0] - 1), thresh2, recompute_every,
-                      start)
+    S = _nb_normals(rng, count, indptr.shape[0] - 1, False)
+    return _nb_gv_csr(indptr, indices, data, z, r, b, S, thresh2, recompute_every, start)
 
 
 @njit(cache=True, nogil=True)
@@ -280,8 +332,8 @@ def gv_steps_dense(K, z, r, b, S, thresh, recompute_every, start, *, xp=None):
     b = np.ascontiguousarray(b, dtype=np.float64)
     S = np.ascontiguousarray(S, dtype=np.float64)
     if K.shape[0] <= 64:
-        steps = _nb_gv_dense(K, np.ascontiguousarray(K.T), z, r, b, S, float(thresh) ** 2,
-                             int(recompute_every), int(start))
+        steps = _nb_gv_dense(K, np.ascontiguousarray(K.T), z, r, b, np.ascontiguousarray(S.T),
+                             float(thresh) ** 2, int(recompute_every), int(start))
     else:
         steps = _nb_gv_dense_big(K, z, r, b, S, float(thresh) ** 2, int(recompute_every),
                                  int(start))
