@@ -393,21 +393,27 @@ def gv_steps_dense_rng(K, z, r, b, rng, count, thresh, recompute_every, start, *
     z = np.array(z, dtype=np.float64)
     r = np.array(r, dtype=np.float64)
     Kt = np.ascontiguousarray(K.T) if N <= 64 else K  # K^T: used for N <= 64 only
-    steps = _nb_gv_dense_rng(K, Kt, z, r, np.ascontiguousarray(b, dtype=np.float64), rng,
-                             int(count), float(thresh) ** 2, int(recompute_every), int(start))
+    with rng.bit_generator.lock:  # as NumPy's own draws (the compiled loop holds no GIL)
+        steps = _nb_gv_dense_rng(K, Kt, z, r, np.ascontiguousarray(b, dtype=np.float64), rng,
+                                 int(count), float(thresh) ** 2, int(recompute_every),
+                                 int(start))
     return z, r, int(steps)
 
 
 def gv_steps_csr_rng(K, z, r, b, rng, count, thresh, recompute_every, start, *, xp=None):
-    """:func:`gv_steps_csr` on ``count`` sketches drawn from ``rng`` (see :func:`gv_steps_dense_rng`)."""
+    """:func:`gv_steps_csr` on ``count`` sketches drawn from ``rng``.
+
+    See :func:`gv_steps_dense_rng`.
+    """
     N = K.shape[0]
     if not _rng_ok(rng):
         return gv_steps_csr(K, z, r, b, rng.standard_normal((int(count), N)), thresh,
                             recompute_every, start)
     z = np.array(z, dtype=np.float64)
     r = np.array(r, dtype=np.float64)
-    steps = _nb_gv_csr_rng(K.indptr.astype(np.int64), K.indices.astype(np.int64),
-                           K.data.astype(np.float64), z, r,
-                           np.ascontiguousarray(b, dtype=np.float64), rng, int(count),
-                           float(thresh) ** 2, int(recompute_every), int(start))
+    with rng.bit_generator.lock:
+        steps = _nb_gv_csr_rng(K.indptr.astype(np.int64), K.indices.astype(np.int64),
+                               K.data.astype(np.float64), z, r,
+                               np.ascontiguousarray(b, dtype=np.float64), rng, int(count),
+                               float(thresh) ** 2, int(recompute_every), int(start))
     return z, r, int(steps)
