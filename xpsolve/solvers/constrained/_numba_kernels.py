@@ -60,7 +60,7 @@ def _sumsq(r):
     return rr
 
 
-_BLOCK = 128  # GV steps whose products K s and K K s are formed together (N <= 64)
+_BLOCK = 256  # GV steps whose products K s and K K s are formed together (N <= 64)
 
 
 @njit(cache=True, nogil=True)
