@@ -175,6 +175,38 @@ def test_numba_twins_match_generic():
         np.testing.assert_allclose(zn, zg, rtol=1e-9, atol=1e-12)
 
 
+def test_numba_gv_draws_follow_numpy_stream():
+    """The compiled kernels draw their sketches themselves: same values, same steps and
+    the same final generator state as ``rng.standard_normal((count, N))`` + the S kernel,
+    bitwise (so the solver's iterates do not depend on where the draws happen)."""
+    pytest.importorskip("numba")
+    from xpsolve.solvers.constrained import _numba_kernels as nk
+
+    Kd, b, N, _, _, _ = _kernel_inputs(seed=3, draw_seed=0, count=1)
+    Kc = sp.csr_matrix(Kd)
+    for thresh in (0.0, 0.3 * np.linalg.norm(b)):
+        for start in (0, 57):
+            for fn_s, fn_rng, KK in ((nk.gv_steps_dense, nk.gv_steps_dense_rng, Kd),
+                                     (nk.gv_steps_csr, nk.gv_steps_csr_rng, Kc)):
+                g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+                ref = fn_s(KK, np.zeros(N), -b, b, g1.standard_normal((700, N)), thresh, 100,
+                           start)
+                out = fn_rng(KK, np.zeros(N), -b, b, g2, 700, thresh, 100, start)
+                assert out[2] == ref[2]
+                assert np.array_equal(out[0], ref[0]) and np.array_equal(out[1], ref[1])
+                assert g1.standard_normal() == g2.standard_normal()
+    # the small-K loop (block products, fused residual norm) equals the row-loop kernel,
+    # also when it stops inside a block
+    S = np.random.default_rng(1).standard_normal((700, N))
+    for thresh, start in ((0.0, 0), (0.3 * np.linalg.norm(b), 41)):
+        zs, rs, ks = nk.gv_steps_dense(Kd, np.zeros(N), -b, b, S, thresh, 100, start)
+        zb, rb = np.zeros(N), -b.copy()
+        kb = nk._nb_gv_dense_big(np.ascontiguousarray(Kd), zb, rb, b, S, thresh ** 2, 100,
+                                 start)
+        assert ks == kb and np.array_equal(zs, zb) and np.array_equal(rs, rb)
+    assert 0 < ks < 700 and ks % 256 != 0
+
+
 def test_fused_generic_block_stops_at_the_sequential_step():
     """The generic kernels fuse up to 64 steps; they must stop exactly where the
     step-by-step Numba twins stop (threshold crossed inside a block) and give the

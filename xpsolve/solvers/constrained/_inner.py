@@ -156,14 +156,14 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
     numpy_ns = is_numpy_namespace(xp)
     dtype = z.dtype
     if sketch == "gaussian":
-        kern = get_kernel(_KERNEL_NAMES["gv"].get(op.kind, "adasketch_gv"), xp)
+        # the kernels draw their chunk of sketches, rng.standard_normal((c, N)), themselves
+        # (the Numba twins inside the compiled loop, without the (c, N) array)
+        kern = get_kernel(_KERNEL_NAMES["gv"].get(op.kind, "adasketch_gv") + "_rng", xp)
         while steps < jmax:
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
             c = min(chunk, jmax - steps)
-            S = rng.standard_normal((c, N))
-            S = S if numpy_ns else asarray_on(S, xp, dev, dtype)
-            z, r, k = kern(Kobj, z, r, b, S, thresh, recompute_every, start + steps, xp=xp)
+            z, r, k = kern(Kobj, z, r, b, rng, c, thresh, recompute_every, start + steps, xp=xp)
             steps += k
             if k < c:
                 break
@@ -182,6 +182,8 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
         costs = op.rk_row_costs()
         if KK is None and op.kind == "dense":
             costs = np.full(N, 2.0 * nnz + 4.0 * N)
+        # dense rows all cost the same (integer-valued flops: k * cost is the exact sum)
+        row_cost = float(costs[0]) if op.kind == "dense" else None
         while steps < jmax:
             if float(xp.linalg.vector_norm(r)) <= thresh:
                 break
@@ -189,7 +191,7 @@ def sketch_solve(op, z, r, b, thresh, jmax, *, sketch, rng, start, recompute_eve
             idx = rng.choice(N, size=c, p=p) if p is not None else rng.integers(0, N, size=c)
             z, r, k = kern(Kobj, KK, rn2, z, r, b, idx, thresh, recompute_every, start + steps,
                            xp=xp)
-            flops += float(costs[idx[:k]].sum())
+            flops += row_cost * k if row_cost is not None else float(costs[idx[:k]].sum())
             steps += k
             if k < c:
                 break

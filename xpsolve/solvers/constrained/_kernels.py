@@ -15,7 +15,7 @@ the Numba twins accept a dense NumPy array (``*_dense``) or a SciPy CSR matrix
 """
 from __future__ import annotations
 
-from ...backends import register_kernel
+from ...backends import is_numpy_namespace, register_kernel
 
 _NUMBA = "xpsolve.solvers.constrained._numba_kernels"
 
@@ -120,6 +120,18 @@ def gv_steps(K, z, r, b, S, thresh, recompute_every, start, *, xp):
     return _run_blocks(K, z, r, b, S.shape[0], thresh, recompute_every, start, block, xp)
 
 
+def gv_steps_rng(K, z, r, b, rng, count, thresh, recompute_every, start, *, xp):
+    """:func:`gv_steps` on ``count`` sketches drawn as ``rng.standard_normal((count, N))``.
+
+    ``rng`` is the host NumPy generator; the draws are moved to ``z``'s namespace and
+    device. The Numba twins draw the same rows inside their compiled loop.
+    """
+    S = rng.standard_normal((int(count), int(z.shape[0])))
+    if not is_numpy_namespace(xp):
+        S = _on(S, z, xp)
+    return gv_steps(K, z, r, b, S, thresh, recompute_every, start, xp=xp)
+
+
 def _rows(K, idx, xp):
     """Rows ``idx`` of the symmetric ``K`` as the columns of an (N, q) block."""
     if hasattr(K, "row"):
@@ -163,6 +175,10 @@ def rk_steps(K, KK, rownorm2, z, r, b, idx, thresh, recompute_every, start, *, x
 
 register_kernel("adasketch_gv", generic=gv_steps)  # matrix-free operators (no twin)
 register_kernel("adasketch_rk", generic=rk_steps)
+register_kernel("adasketch_gv_rng", generic=gv_steps_rng)  # matrix-free operators (no twin)
+register_kernel("adasketch_gv_dense_rng", generic=gv_steps_rng,
+                numba=f"{_NUMBA}:gv_steps_dense_rng")
+register_kernel("adasketch_gv_csr_rng", generic=gv_steps_rng, numba=f"{_NUMBA}:gv_steps_csr_rng")
 register_kernel("adasketch_gv_dense", generic=gv_steps, numba=f"{_NUMBA}:gv_steps_dense")
 register_kernel("adasketch_gv_csr", generic=gv_steps, numba=f"{_NUMBA}:gv_steps_csr")
 register_kernel("adasketch_rk_dense", generic=rk_steps, numba=f"{_NUMBA}:rk_steps_dense")
