@@ -257,3 +257,15 @@ def test_result_repr_is_compact():
     text = repr(res)
     assert "array shape=(50, 50)" in text and len(text) < 2000
     assert math.isfinite(res.fun)
+
+
+def test_numba_flag_is_derived_from_registered_kernels():
+    from xpsolve.backends import list_kernels
+    from xpsolve.backends._kernels import _KERNELS, numba_available
+
+    known = set(list_kernels())
+    for spec in list_solvers():
+        # a solver that claims Numba kernels names them, and they exist in the kernel registry
+        assert set(spec.kernels) <= known, (spec.name, set(spec.kernels) - known)
+        twins = [k for k in spec.kernels if _KERNELS[k].numba is not None]
+        assert spec.numba == (bool(twins) and numba_available()), spec.name

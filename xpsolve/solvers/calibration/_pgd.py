@@ -271,10 +271,11 @@ def _solve_pgd_subspace(y, op, *, xp, callback=None, maxiter=10000, tol=1e-10,
 
 register_solver(SolverSpec(
     metric="rel_change",
-    name="pgd", family="calibration", func=_solve_pgd, options=PGD_OPTIONS, numba=True,
+    name="pgd", family="calibration", func=_solve_pgd, options=PGD_OPTIONS,
+    kernels=("calibration_project_gains",),
     summary="Blind gain calibration by projected gradient descent (Cambareri & Jacques)"))
 register_solver(SolverSpec(
     metric="rel_change",
     name="pgd-subspace", family="calibration", func=_solve_pgd_subspace, options=SUBSPACE_OPTIONS,
-    numba=True,
+    kernels=("calibration_project_gains",),
     summary="Blind gain calibration PGD with known subspaces x = Z z, d = 1 + B b"))

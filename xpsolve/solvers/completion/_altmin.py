@@ -335,24 +335,27 @@ def _variant(**defaults):
 
 
 _NS = ("numpy", "array_api_strict", "torch", "cupy")
+_KERNELS = ("completion_rowsolve_exact", "completion_rowsolve_cg", "completion_rowsolve_sketch",
+            "completion_spmm", "completion_residual_sq")
+
 register_solver(SolverSpec(
     metric="rel_change",
     name="altmin", family="completion", func=_solve_altmin, options=OPTIONS, namespaces=_NS,
-    numba=True, summary="Alternating minimization for matrix completion (Jain-Netrapalli-Sanghavi "
+    kernels=_KERNELS, summary="Alternating minimization for matrix completion (Jain-Netrapalli-Sanghavi "
     "2013; robust inexact solves of Gu-Song-Yin-Zhang 2024); solver='exact'|'cg'|'sketch'"))
 register_solver(SolverSpec(
     metric="rel_change",
     name="altmin-cg", family="completion", func=_variant(solver="cg"), options=OPTIONS,
-    namespaces=_NS, numba=True,
+    namespaces=_NS, kernels=_KERNELS,
     summary="altmin with tolerance-based warm-started CG per row (solver='cg')"))
 register_solver(SolverSpec(
     metric="rel_change",
     name="altmin-sketch", family="completion", func=_variant(solver="sketch"), options=OPTIONS,
-    namespaces=_NS, numba=True,
+    namespaces=_NS, kernels=_KERNELS,
     summary="altmin with CountSketch-preconditioned CG per row (solver='sketch', Gu et al. 2024)"))
 register_solver(SolverSpec(
     metric="rel_change",
     name="altmin-cg3", family="completion", func=_variant(solver="cg", cg_steps=3),
-    options=OPTIONS, namespaces=_NS, numba=True,
+    options=OPTIONS, namespaces=_NS, kernels=_KERNELS,
     summary="altmin with a FIXED 3 CG steps per row (the implicit/cmfrec default; stalls on "
             "ill-conditioned problems; for comparison)"))

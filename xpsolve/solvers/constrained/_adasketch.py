@@ -907,6 +907,8 @@ register_solver(SolverSpec(
     metric="kkt",
     name="adasketch", family="minimize", func=minimize_adasketch, options=ADASKETCH_OPTIONS,
     namespaces=("numpy", "array_api_strict", "torch"),
-    numba=True, needs=frozenset({"jac"}), accepts=frozenset({"hess", "hessp", "constraints"}),
+    kernels=("adasketch_gv_rng", "adasketch_gv_dense_rng", "adasketch_gv_csr_rng", "adasketch_rk",
+             "adasketch_rk_dense", "adasketch_rk_csr"),
+    needs=frozenset({"jac"}), accepts=frozenset({"hess", "hessp", "constraints"}),
     summary="AdaSketch-Newton: exact augmented Lagrangian SQP with randomized sketching "
             "(equality constraints; Hong, Na, Mahoney, Kolar, ICML 2023)"))

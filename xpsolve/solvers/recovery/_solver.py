@@ -286,15 +286,15 @@ _NS = ("numpy", "array_api_strict", "torch", "cupy")
 register_solver(SolverSpec(
     metric=("rel_err", "rel_change"),
     name="subgm", family="recovery", func=_solve_subgm, options=SUBGM_OPTIONS, namespaces=_NS,
-    numba=True, summary="sub-gradient method with small initialization on the l1 loss "
+    kernels=("recovery_dense_fused", "recovery_rank1_fused"), summary="sub-gradient method with small initialization on the l1 loss "
                         "(Ma & Fattahi, JMLR 2023); warm-up then geometric steps"))
 register_solver(SolverSpec(
     metric=("rel_err", "rel_change"),
     name="polyak-subgradient", family="recovery", func=_solve_polyak, options=POLYAK_OPTIONS,
-    namespaces=_NS, numba=True,
+    namespaces=_NS, kernels=("recovery_dense_fused", "recovery_rank1_fused"),
     summary="sub-gradient method on the l1 loss with Polyak steps (needs f_star)"))
 register_solver(SolverSpec(
     metric=("rel_err", "rel_change"),
     name="factored-gd", family="recovery", func=_solve_factored_gd, options=GD_OPTIONS,
-    namespaces=_NS, numba=True,
+    namespaces=_NS, kernels=("recovery_dense_fused", "recovery_rank1_fused"),
     summary="factored least-squares gradient descent (non-robust baseline)"))

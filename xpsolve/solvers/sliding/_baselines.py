@@ -28,6 +28,15 @@ from ._solvers import _lower_bound, _psi, _Setup, _State
 __all__ = ["condat_vu", "prox_sgd"]
 
 
+def _certified_gap(S, st, x, Delta0):
+    """Psi(x), its certified gap (None without a lower bound) and the gap relative to Delta0."""
+    fval = _psi(S, st, x)
+    lb = _lower_bound(S, st, x)
+    gap = max(fval - lb, 0.0) if math.isfinite(lb) else None
+    rel = math.nan if gap is None or not Delta0 else gap / Delta0
+    return fval, gap, rel
+
+
 def condat_vu(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=(),
               callback=None, composite=None, maxiter=10000, tol=None, Delta0=None,
               check_every=1, history=False, sigma_factor=0.5, **ignored):
@@ -55,10 +64,7 @@ def condat_vu(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=
     k = 0
     while True:
         if mon.due(k):
-            fval = _psi(S, st, x)
-            lb = _lower_bound(S, st, x)
-            gap = max(fval - lb, 0.0) if math.isfinite(lb) else None
-            rel = math.nan if gap is None or not Delta0 else gap / Delta0
+            fval, gap, rel = _certified_gap(S, st, x, Delta0)
             if mon.check(k, x=x, fun=fval, metric=gap, ngev=st.ngev, nkev=st.nkev, rel_gap=rel):
                 break
         g = jac(x, *args)
@@ -104,10 +110,7 @@ def prox_sgd(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constraints=(
     k = 0
     while True:
         if mon.due(k):
-            fval = _psi(S, st, xbar)
-            lb = _lower_bound(S, st, xbar)
-            gap = max(fval - lb, 0.0) if math.isfinite(lb) else None
-            rel = math.nan if gap is None or not Delta0 else gap / Delta0
+            fval, gap, rel = _certified_gap(S, st, xbar, Delta0)
             if mon.check(k, x=xbar, fun=fval, metric=gap, ngev=st.ngev, nhev=st.nhev,
                          rel_gap=rel):
                 break

@@ -212,14 +212,14 @@ _ACC = frozenset({"jac"})
 register_solver(SolverSpec(
     metric="gap",
     name="rf-sgs", family="minimize", func=minimize_rfsgs,
-    options={**_COMMON, **_PS, "c_T": _POS}, namespaces=_NS, numba=True, needs=_ACC,
+    options={**_COMMON, **_PS, "c_T": _POS}, namespaces=_NS, kernels=("sliding_ps_tv", "sliding_ps_dense"), needs=_ACC,
     summary="restart-free stochastic gradient sliding for f + h + chi, chi strongly convex "
             "(Wu, Xu, Zhang 2026; schedule reconstructed)"))
 register_solver(SolverSpec(
     metric="gap",
     name="rf-asgs", family="minimize", func=minimize_rfasgs,
     options={**_COMMON, **_T_MAX, "c_T": _POS, "eta0": _POS + [OneOf(None)]},
-    namespaces=_NS, numba=True, needs=_ACC,
+    namespaces=_NS, kernels=("sliding_apg_tv", "sliding_apg_dense"), needs=_ACC,
     summary="restart-free accelerated gradient sliding with Nesterov smoothing of a bilinear h "
             "(Wu, Xu, Zhang 2026; schedule reconstructed)"))
 register_solver(SolverSpec(
@@ -227,11 +227,11 @@ register_solver(SolverSpec(
     name="gs", family="minimize", func=minimize_gs,
     options={**_COMMON, **_PS, "param_set": [OneOf("A", "B", "auto")],
              "Dt": _POS + [OneOf(None)]},
-    namespaces=_NS, numba=True, needs=_ACC,
+    namespaces=_NS, kernels=("sliding_ps_tv", "sliding_ps_dense"), needs=_ACC,
     summary="gradient sliding GS/SGS, parameter sets A/B (Lan 2016)"))
 register_solver(SolverSpec(
     metric="gap",
     name="m-sgs", family="minimize", func=minimize_msgs,
     options={**_COMMON, **_PS, "c_N": _POS, "phases": [Interval(int, 1, None), OneOf(None)]},
-    namespaces=_NS, numba=True, needs=_ACC,
+    namespaces=_NS, kernels=("sliding_ps_tv", "sliding_ps_dense"), needs=_ACC,
     summary="multi-phase (restarted) gradient sliding for strongly convex problems (Lan 2016)"))
