@@ -67,9 +67,13 @@ def test_registry_problem_solves_toy():
     p = get_problem("bilevel/p2_lvhba_toy", size="tiny")
     assert isinstance(p.data["problem"], xpsolve.BilevelProblem)
     assert p.f_opt == pytest.approx(0.5)
-    # the problem's own LV-HBA options (c0 = 5) with a shorter budget: the toy target
-    # (relative error <= 2e-2; observed 1.4e-2 at K = 3000)
-    res = p.solve("lv-hba", options={"maxiter": 3000})
+    # the instance's LV-HBA settings from plan "bilevel" (c0 = 5) with a shorter budget: the
+    # toy target (relative error <= 2e-2; observed 1.4e-2 at K = 3000)
+    from xpsolve.suite import load_plan
+    from xpsolve.suite.plan import plan_options
+
+    opts = plan_options(load_plan("bilevel"), p.name, "lv-hba", "bilevel", "tiny")
+    res = p.solve("lv-hba", options={**opts, "maxiter": 3000})
     m = p.metrics(res)
     assert m["rel_err_xy"] <= 2e-2 and m["lam_err"] <= 1e-2 and p.success(res)
 

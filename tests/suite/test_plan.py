@@ -129,3 +129,22 @@ def test_plan_file_errors(tmp_path):
     good.write_text('problems = ["ot/additive_cost"]\nseeds = "0-2"\ntimeout = 5\n')
     plan = load_plan(good)
     assert (plan.name, plan.seeds, plan.timeout) == ("mine", [0, 1, 2], 5.0)
+
+
+def test_problem_and_size_qualified_options():
+    # "problem::solver" applies to one pairing, "problem@size::solver" to one size of it; both
+    # override the solver-wide table; the problems hold no solver settings
+    plan = Plan(problems=["bilevel/p2_lvhba_toy", "bilevel/p3_lvhba_eqtoy"], solvers=["lv-hba"],
+                sizes=["tiny", "large"], seeds=[0],
+                options={"lv-hba": {"maxiter": 7, "alpha": 0.5},
+                         "bilevel/p2_*::lv-hba": {"alpha": 0.01, "c0": 5.0},
+                         "bilevel/p2_*@large::lv-hba": {"alpha": 0.002, "c0": 1.0}})
+    specs, _ = expand(plan)
+    got = {(s.problem, s.size): s.options for s in specs}
+    assert got[("bilevel/p2_lvhba_toy", "tiny")] == {"maxiter": 7, "alpha": 0.01, "c0": 5.0}
+    assert got[("bilevel/p2_lvhba_toy", "large")] == {"maxiter": 7, "alpha": 0.002, "c0": 1.0}
+    assert got[("bilevel/p3_lvhba_eqtoy", "tiny")] == {"maxiter": 7, "alpha": 0.5}
+    from xpsolve.problems import get_problem
+
+    assert not hasattr(get_problem("bilevel/p2_lvhba_toy", "tiny").data["problem"],
+                       "lvhba_options")

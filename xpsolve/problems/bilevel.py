@@ -39,8 +39,6 @@ class _LibraryProblem(BilevelProblem):
     """Common construction: host arrays -> namespace ``xp`` on ``device`` in ``dtype``."""
 
     tags: tuple = ()
-    #: LV-HBA options that suit the instance (used by ``Problem.solve`` when none are given).
-    lvhba_options: dict = {}
 
     def _setup(self, xp, device, dtype):
         if xp is None:
@@ -131,7 +129,6 @@ class Quadratic(_LibraryProblem):
             self._as = self._a(a[None] + centred((d,), 0.1))
             self._bs = self._a(b[None] + centred((d,), 0.1))
             self.n_lower = self.n_upper = n
-        self.lvhba_options = {"maxiter": 20000, "alpha": 0.05, "eta": 0.05, "p": 0.45}
 
     def _lower_data(self, batch):
         if batch is None or not self.finite_sum:
@@ -236,9 +233,6 @@ class LVHBAToy(_LibraryProblem):
                               self._a(np.zeros(1)))
         self.lower_L = 1.0
         self._one, self._one2 = self._a(np.ones(n)), self._a(np.ones(2 * n))
-        self.lvhba_options = {"maxiter": 5000, "alpha": 0.01, "eta": 0.01, "c0": 5.0}
-        if n > 10:
-            self.lvhba_options = {"maxiter": 20000, "alpha": 0.002, "beta": 0.002, "eta": 0.003}
 
     def upper_value(self, x, y, batch=None):
         xp, n = self.xp, self.n
@@ -330,7 +324,6 @@ class LVHBAEqToy(_LibraryProblem):
         self._A, self._H, self._B = self._a(A), self._a(H), self._a(B)
         self._av, self._bv = self._a(a), self._a(b)
         self.lower_mu = self.lower_L = 1.0
-        self.lvhba_options = {"maxiter": 2000}
 
     def upper_value(self, x, y, batch=None):
         xp = self.xp
@@ -493,7 +486,6 @@ class RidgeReg(_HostValueFunction):
         self.n_lower, self.n_upper = 200, 100
         # best of a small grid (alpha = eta in {0.05, 0.2, 0.5}, p in {0.3, 0.45}, gamma1 in
         # {0.1, 1}, c0 in {1, 10}) at K = 3000; phi_gap is still about 2e-2 there
-        self.lvhba_options = {"maxiter": 3000, "alpha": 0.2, "eta": 0.2, "gamma1": 1.0}
 
     def upper_value(self, x, y, batch=None):
         X, t = _batch_rows(self.xp, self._Xva, batch), _batch_rows(self.xp, self._tva, batch)
@@ -599,7 +591,6 @@ class LogRegReg(_HostValueFunction):
         self.dim_x, self.dim_y = 30, 31
         self.n_lower, self.n_upper = 300, 150
         # best of the same grid as RidgeReg; phi_gap is still about 0.15 at K = 3000
-        self.lvhba_options = {"maxiter": 3000, "alpha": 0.5, "eta": 0.5, "gamma1": 1.0}
 
     def _pad(self, x):
         return self.xp.concat([self.xp.exp(x), self.xp.zeros_like(x[:1])])
@@ -738,7 +729,6 @@ class DataCleaningDigits(_LibraryProblem):
         self.dim_x, self.dim_y = 1000, 650
         self.n_lower, self.n_upper = 1000, 300
         self._arange = self._a(np.arange(1000))
-        self.lvhba_options = {"maxiter": 500, "alpha": 0.1, "eta": 0.1, "gamma1": 1.0}
 
     def _Y(self, y):
         return self.xp.reshape(y, (65, 10))
@@ -922,8 +912,6 @@ class SVMWeights(_LibraryProblem):
         self.cons_structure = "polyhedral"
         Gy = np.c_[-Xtr * ttr[:, None], -ttr[:, None], -np.eye(n)]
         self.cons_matrices = (self._a(np.zeros((n, n))), self._a(Gy), self._a(-np.ones(n)))
-        self.lvhba_options = {"maxiter": 200, "alpha": 0.01, "beta": 0.1, "eta": 0.01,
-                              "gamma1": 10.0, "gamma2": 10.0, "p": 0.3, "r": 10.0}
 
     def _split_y(self, y):
         d = self.n_feat
@@ -1063,12 +1051,10 @@ def list_bilevel(tags=None):
 
 
 def _solve(problem, method, *, options=None, callback=None):
-    bp = problem.data["problem"]
-    opts = dict(options or {})
-    if method in ("lv-hba", "lv_hba"):
-        # the instance's recommended LV-HBA parameters, overridden by the caller's options
-        opts = {**bp.lvhba_options, **opts}
-    return bilevel_minimize(bp, method=method, options=opts, callback=callback)
+    # solver settings tuned for an instance live in the suite's plans (e.g. plan "bilevel",
+    # keys "problem::solver"), not in the problem: the problem knows no solver
+    return bilevel_minimize(problem.data["problem"], method=method, options=options,
+                            callback=callback)
 
 
 def _metrics(problem, result):

@@ -15,6 +15,10 @@ A plan file (``xpsolve/suite/plans/<name>.toml``) looks like::
     maxiter = 1000
     [options."sinkhorn-log"]
     check_every = 10
+    [options."bilevel/p2_*::lv-hba"]         # problem-glob::solver-glob: options for one pairing
+    alpha = 0.01
+    [options."bilevel/p2_*@large::lv-hba"]   # ...and for one size of it
+    alpha = 0.002
 
     [params."ot/random_assignment"]   # per-problem generator parameters; keys are globs
     reg = [1e-2, 3e-3]                # a list is one more axis of the grid
@@ -296,13 +300,40 @@ def match_solver(entry: SolverEntry, pattern: str) -> bool:
 
 
 def _merged(table: dict, name: str, match) -> dict:
-    # Tables keyed by globs, applied from the least to the most specific (exact names last).
+    # Tables keyed by globs, applied from the least to the most specific: solver-only keys,
+    # then problem-qualified ones ("problem::solver"), then size-qualified ones; exact names last.
     keys = [k for k in table if match(k)]
-    keys.sort(key=lambda k: (k == name, len(k) - k.count("*") - k.count("?")))
+    keys.sort(key=lambda k: ("::" in k, "@" in k.split("::")[0] if "::" in k else False,
+                             k == name, len(k) - k.count("*") - k.count("?")))
     out = {}
     for k in keys:
         out.update(table[k])
     return out
+
+
+def _option_key_matches(key: str, entry: SolverEntry, problem: str, size: str) -> bool:
+    """Whether an ``[options."..."]`` key applies: ``solver-glob``, ``problem-glob::solver-glob``
+    or ``problem-glob@size::solver-glob``."""
+    if "::" not in key:
+        return match_solver(entry, key)
+    pkey, skey = key.split("::", 1)
+    pglob, _, psize = pkey.partition("@")
+    return (fnmatch.fnmatchcase(problem, pglob) and (not psize or psize == size)
+            and match_solver(entry, skey))
+
+
+def plan_options(plan, problem: str, solver: str, family: str, size: str = "tiny") -> dict:
+    """The options ``plan`` gives ``solver`` on ``problem`` at ``size`` (lists are grid axes).
+
+    Examples
+    --------
+    >>> from xpsolve.suite import load_plan
+    >>> from xpsolve.suite.plan import plan_options
+    >>> plan_options(load_plan("bilevel"), "bilevel/p2_lvhba_toy", "lv-hba", "bilevel")["c0"]
+    5.0
+    """
+    entry = SolverEntry(solver, family, ())
+    return _merged(plan.options, solver, lambda k: _option_key_matches(k, entry, problem, size))
 
 
 def _grid(values: dict) -> list:
@@ -387,7 +418,8 @@ def expand(plan: Plan, *, entries=None):
                     if reason:
                         skips.append(Skip(prob.name, size, entry.qualname, backend, reason))
                         continue
-                    sopts = _merged(plan.options, entry.name, lambda k: match_solver(entry, k))
+                    sopts = _merged(plan.options, entry.name,
+                                    lambda k: _option_key_matches(k, entry, prob.name, size))
                     for options in _grid(sopts):
                         for r in range(plan.repeat):
                             specs.append(RunSpec(prob.name, size, int(seed), entry.name,
