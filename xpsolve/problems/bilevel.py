@@ -1020,11 +1020,20 @@ class SVMWeights(_LibraryProblem):
 # library access and registry
 # =========================================================================================
 
-_LIBRARY = {
-    "quadratic": Quadratic, "lvhba_toy": LVHBAToy, "lvhba_eqtoy": LVHBAEqToy,
-    "ridge_reg": RidgeReg, "logreg_reg": LogRegReg, "datacleaning_digits": DataCleaningDigits,
-    "svm_weights": SVMWeights,
-}
+def library() -> dict:
+    """The bilevel library as ``{short name: class}``, read from the problem registry
+    (``"bilevel/p2_lvhba_toy"`` -> ``"lvhba_toy"``): one registry, no second list.
+
+    Examples
+    --------
+    >>> from xpsolve.problems.bilevel import library
+    >>> sorted(library())[:3]
+    ['datacleaning_digits', 'double_well', 'logreg_reg']
+    """
+    from ._registry import list_problems
+
+    return {spec.name.split("_", 1)[1]: spec.make(rng=None)["cls"]
+            for spec in list_problems(family="bilevel")}
 
 
 def get(name, *, xp=None, device=None, dtype=None, **params):
@@ -1037,9 +1046,10 @@ def get(name, *, xp=None, device=None, dtype=None, **params):
     >>> prob.dim_x, prob.dim_y, prob.n_cons, prob.solution()["fun"]
     (10, 20, 1, 0.5)
     """
-    if name not in _LIBRARY:
-        raise ValueError(f"Unknown bilevel problem {name!r}; available: {', '.join(sorted(_LIBRARY))}")
-    return _LIBRARY[name](xp=xp, device=device, dtype=dtype, **params)
+    lib = library()
+    if name not in lib:
+        raise ValueError(f"Unknown bilevel problem {name!r}; available: {', '.join(sorted(lib))}")
+    return lib[name](xp=xp, device=device, dtype=dtype, **params)
 
 
 def list_bilevel(tags=None):
@@ -1047,7 +1057,7 @@ def list_bilevel(tags=None):
     if isinstance(tags, str):
         tags = (tags,)
     tags = set(tags or ())
-    return sorted(n for n, c in _LIBRARY.items() if tags <= set(c.tags))
+    return sorted(n for n, c in library().items() if tags <= set(c.tags))
 
 
 def _solve(problem, method, *, options=None, callback=None):
@@ -1065,48 +1075,57 @@ def _metrics(problem, result):
     return out
 
 
-_SUCCESS = {"quadratic": ("rel_err_xy", 2e-2), "lvhba_toy": ("rel_err_xy", 2e-2),
-            "lvhba_eqtoy": ("lower_resid", 1e-8), "ridge_reg": ("phi_gap", 1e-3),
-            "logreg_reg": ("phi_gap", 1e-3), "datacleaning_digits": ("auc_loss", 5e-2),
-            "svm_weights": ("test_acc_gap", 0.02)}  # within ~2 test points of tuned LinearSVC
-
-
 def _build(spec, host, *, size, seed, params, xp, device, dtype):
-    key = host["key"]
     kw = dict(host["params"])
     if host["seeded"] and kw.get("seed") is None:
         kw["seed"] = int(seed)
-    bp = _LIBRARY[key](xp=xp, device=device, dtype=dtype, **kw)
-    sol = bp.solution() if key in ("quadratic", "lvhba_toy") else None
-    metric, tol = _SUCCESS[key]
+    bp = host["cls"](xp=xp, device=device, dtype=dtype, **kw)
+    sol = bp.solution() if host["closed_form"] else None
+    metric, tol = host["success"]
     return Problem(name=spec.name, family="bilevel", size=size, seed=seed, params=params, xp=bp.xp,
                    device=device, data={"problem": bp}, solve_fn=_solve, metrics_fn=_metrics,
                    x0=bp.x0(), f_opt=None if sol is None else sol["fun"],
-                   x_opt=None if sol is None else sol["x"],
-                   fun=None, grad=None, hvp=None, reference={"key": key},
+                   x_opt=None if sol is None else sol.get("x"),
+                   fun=None, grad=None, hvp=None, reference={"key": spec.name.split("_", 1)[1]},
                    description=type(bp).__doc__ or "", success_metric=metric, success_tol=tol)
 
 
-def _register(reg_name, key, sizes, defaults, seeded):
+def register_bilevel(reg_name, cls, *, sizes, defaults, success, seeded=True, closed_form=False):
+    """Register the bilevel library class ``cls`` as problem ``reg_name`` of the one registry.
+
+    ``success`` is ``(metric, tol)``; ``seeded`` passes the registry seed to ``cls`` (unless
+    the caller sets ``seed``); ``closed_form`` computes ``cls.solution()`` at build time for
+    ``f_opt``/``x_opt``.
+    """
     def make(*, rng, **params):
         # seeded generators take the registry seed itself (set in _build) unless overridden
-        return {"key": key, "params": dict(params), "seeded": seeded}
-    make.__doc__ = _LIBRARY[key].__doc__
+        return {"cls": cls, "params": dict(params), "seeded": seeded, "success": success,
+                "closed_form": closed_form}
+    make.__doc__ = cls.__doc__
     register_problem(reg_name, family="bilevel", sizes=sizes, build=_build, defaults=defaults,
-                     tags=_LIBRARY[key].tags)(make)
+                     tags=cls.tags)(make)
 
 
-_register("bilevel/p1_quadratic", "quadratic",
-          {"tiny": {"d": 5, "mu": 0.2}, "small": {"d": 10}, "medium": {"d": 100}},
-          {"mu": 0.1, "finite_sum": False, "n_samples": 1024, "preset": None, "seed": None}, True)
-_register("bilevel/p2_lvhba_toy", "lvhba_toy",
-          {"tiny": {"n": 10}, "small": {"n": 10}, "large": {"n": 100}}, {"form": "ineq"}, False)
-_register("bilevel/p3_lvhba_eqtoy", "lvhba_eqtoy",
-          {"tiny": {"n": 10, "n_ll": 9, "n_ul": 8}, "large": {"n": 100, "n_ll": 90, "n_ul": 90}},
-          {"seed": None}, True)
-_register("bilevel/p5_ridge_reg", "ridge_reg", {"tiny": {}, "small": {}}, {"seed": None}, True)
-_register("bilevel/p6_logreg_reg", "logreg_reg", {"tiny": {}, "small": {}}, {"seed": None}, True)
-_register("bilevel/p7_datacleaning_digits", "datacleaning_digits", {"tiny": {}, "small": {}},
-          {"p_corrupt": 0.5, "seed": None}, True)
-_register("bilevel/p8_svm_weights", "svm_weights", {"tiny": {}, "small": {}},
-          {"flip": 0.0, "seed": None}, True)
+register_bilevel("bilevel/p1_quadratic", Quadratic,
+                 sizes={"tiny": {"d": 5, "mu": 0.2}, "small": {"d": 10}, "medium": {"d": 100}},
+                 defaults={"mu": 0.1, "finite_sum": False, "n_samples": 1024, "preset": None,
+                           "seed": None},
+                 success=("rel_err_xy", 2e-2), closed_form=True)
+register_bilevel("bilevel/p2_lvhba_toy", LVHBAToy,
+                 sizes={"tiny": {"n": 10}, "small": {"n": 10}, "large": {"n": 100}},
+                 defaults={"form": "ineq"}, success=("rel_err_xy", 2e-2), seeded=False,
+                 closed_form=True)
+register_bilevel("bilevel/p3_lvhba_eqtoy", LVHBAEqToy,
+                 sizes={"tiny": {"n": 10, "n_ll": 9, "n_ul": 8},
+                        "large": {"n": 100, "n_ll": 90, "n_ul": 90}},
+                 defaults={"seed": None}, success=("lower_resid", 1e-8))
+register_bilevel("bilevel/p5_ridge_reg", RidgeReg, sizes={"tiny": {}, "small": {}},
+                 defaults={"seed": None}, success=("phi_gap", 1e-3))
+register_bilevel("bilevel/p6_logreg_reg", LogRegReg, sizes={"tiny": {}, "small": {}},
+                 defaults={"seed": None}, success=("phi_gap", 1e-3))
+register_bilevel("bilevel/p7_datacleaning_digits", DataCleaningDigits,
+                 sizes={"tiny": {}, "small": {}}, defaults={"p_corrupt": 0.5, "seed": None},
+                 success=("auc_loss", 5e-2))
+# within ~2 test points of the tuned LinearSVC
+register_bilevel("bilevel/p8_svm_weights", SVMWeights, sizes={"tiny": {}, "small": {}},
+                 defaults={"flip": 0.0, "seed": None}, success=("test_acc_gap", 0.02))

@@ -16,9 +16,7 @@ import math
 
 import numpy as np
 
-from ._base import Problem
-from ._registry import register_problem
-from .bilevel import _LibraryProblem, _metrics, _solve
+from .bilevel import _LibraryProblem, get as _get, register_bilevel
 
 __all__ = ["DoubleWell", "TinyRNNHyperRep", "get"]
 
@@ -320,11 +318,9 @@ class TinyRNNHyperRep(_LibraryProblem):
                 "lower_err": math.sqrt(float(xp.sum((y - self.lower_solve(x)) ** 2)))}
 
 
-_LIBRARY = {"double_well": DoubleWell, "tiny_rnn_hyperrep": TinyRNNHyperRep}
-
-
 def get(name, *, xp=None, device=None, dtype=None, **params):
-    """Build problem ``name`` (``"double_well"`` or ``"tiny_rnn_hyperrep"``).
+    """Build problem ``name`` (``"double_well"`` or ``"tiny_rnn_hyperrep"``); the same as
+    :func:`xpsolve.problems.bilevel.get`, which reads the one problem registry.
 
     Examples
     --------
@@ -333,41 +329,15 @@ def get(name, *, xp=None, device=None, dtype=None, **params):
     >>> prob.dim_x, prob.solution()["fun"], round(float(prob.phi(prob.x0())), 1)
     (10, -2.5, 889.6)
     """
-    if name not in _LIBRARY:
-        raise ValueError(f"Unknown problem {name!r}; available: {', '.join(sorted(_LIBRARY))}")
-    return _LIBRARY[name](xp=xp, device=device, dtype=dtype, **params)
+    return _get(name, xp=xp, device=device, dtype=dtype, **params)
 
 
-_SUCCESS = {"double_well": ("phi_gap", 1e-2), "tiny_rnn_hyperrep": ("hypergrad_norm", 1e-3)}
-
-
-def _build(spec, host, *, size, seed, params, xp, device, dtype):
-    key = host["key"]
-    kw = dict(host["params"])
-    if kw.get("seed") is None:
-        kw["seed"] = int(seed)
-    bp = _LIBRARY[key](xp=xp, device=device, dtype=dtype, **kw)
-    sol = bp.solution()
-    metric, tol = _SUCCESS[key]
-    return Problem(name=spec.name, family="bilevel", size=size, seed=seed, params=params, xp=bp.xp,
-                   device=device, data={"problem": bp}, solve_fn=_solve, metrics_fn=_metrics,
-                   x0=bp.x0(), f_opt=None if sol is None else sol["fun"], x_opt=None,
-                   reference={"key": key}, description=type(bp).__doc__ or "",
-                   success_metric=metric, success_tol=tol)
-
-
-def _register(reg_name, key, sizes, defaults):
-    def make(*, rng, **params):
-        return {"key": key, "params": dict(params)}
-    make.__doc__ = _LIBRARY[key].__doc__
-    register_problem(reg_name, family="bilevel", sizes=sizes, build=_build, defaults=defaults,
-                     tags=_LIBRARY[key].tags)(make)
-
-
-_register("bilevel/p4_double_well", "double_well",
-          {"tiny": {"d": 10}, "small": {"d": 10}, "medium": {"d": 100}},
-          {"sigma": 0.0, "scale": 1.0, "seed": None})
-_register("bilevel/p9_tiny_rnn_hyperrep", "tiny_rnn_hyperrep",
-          {"tiny": {"n_train": 32, "n_val": 32, "n_test": 32},
-           "small": {"n_train": 128, "n_val": 128, "n_test": 128}},
-          {"T": 10, "hidden": 4, "reg": 0.1, "seed": None})
+register_bilevel("bilevel/p4_double_well", DoubleWell,
+                 sizes={"tiny": {"d": 10}, "small": {"d": 10}, "medium": {"d": 100}},
+                 defaults={"sigma": 0.0, "scale": 1.0, "seed": None},
+                 success=("phi_gap", 1e-2), closed_form=True)
+register_bilevel("bilevel/p9_tiny_rnn_hyperrep", TinyRNNHyperRep,
+                 sizes={"tiny": {"n_train": 32, "n_val": 32, "n_test": 32},
+                        "small": {"n_train": 128, "n_val": 128, "n_test": 128}},
+                 defaults={"T": 10, "hidden": 4, "reg": 0.1, "seed": None},
+                 success=("hypergrad_norm", 1e-3), closed_form=True)
