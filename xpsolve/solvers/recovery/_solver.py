@@ -17,9 +17,9 @@ from ...backends._kernels import kernel_uses_numba
 from ._common import COMMON_OPTIONS, LowRankResult, Truth, data_scale, initial_factor
 
 STEPS = ("warmup_geometric", "geometric", "polyak", "constant")
-#: number of consecutive steps the relative-change test looks at (spec section 2.4)
+#: number of consecutive steps the relative-change test looks at
 WINDOW = 10
-#: step-size underflow: schedules stop once eta_t < ETA_TOL * eta0 (spec section 2.4)
+#: step-size underflow: schedules stop once eta_t < ETA_TOL * eta0
 ETA_TOL = 1e-14
 #: the "U never grew" test: by the warm-up budget ||U||_F^2 (the trace of U U^T, at least
 #: ||X*||_F at a solution) must reach GROWTH_FRACTION times the data scale ||X*||_F (estimated)

@@ -218,7 +218,7 @@ class TotalVariation1D(BoxBilinear):
 
     :math:`K = \lambda D` (first differences, never formed), :math:`Y = [-1, 1]^{n-1}`,
     :math:`\|K\|_2 = 2\lambda\cos(\pi/(2n))`, :math:`D_Y^2 = (n-1)/2`. Default ``M`` is
-    :math:`2\lambda\sqrt n` (the spec's safe bound). Minibatches sample difference rows:
+    :math:`2\lambda\sqrt n` (a safe bound). Minibatches sample difference rows:
     :math:`H = \lambda\frac{n-1}{|S|}\sum_{j\in S} D_j^\top \mathrm{sign}(D_j x)`.
 
     Examples
