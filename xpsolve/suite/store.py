@@ -233,6 +233,10 @@ def environment_meta() -> dict:
 
     meta = {"python": sys.version.split()[0], "platform": platform.platform(),
             "machine": platform.machine(), "cpu_count": os.cpu_count()}
+    try:  # a loaded machine makes times incomparable: keep the load with the results
+        meta["load_average_1_5_15"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        pass
     for dist in ("xpsolve", "numpy", "scipy", "numba", "array-api-compat", "torch", "pot"):
         try:
             meta[f"version.{dist}"] = metadata.version(dist)
