@@ -68,14 +68,32 @@ def load_citation(path=None) -> dict:
         return {}
 
 
+def docs_family(families: dict, family: str, name: str) -> tuple[str, dict]:
+    """The ``families.toml`` table documenting method ``name`` of registry family ``family``.
+
+    A table documents the methods listed under it (``[<table>.methods.<name>]``) of the
+    registry family named by its ``family`` key (default: the table's own name). So one
+    registry family may be split into several documented problem classes sharing a front door
+    (``[sliding]`` with ``family = "minimize"``); a method no table lists falls back to the
+    table named like its registry family.
+    """
+    for key, fam in families.items():
+        if key == "references" or not isinstance(fam, dict):
+            continue
+        if fam.get("family", key) == family and name in fam.get("methods", {}):
+            return key, fam
+    return family, families.get(family, {})
+
+
 def method_entry(families: dict, family: str, name: str) -> dict:
-    fam = families.get(family, {})
+    _, fam = docs_family(families, family, name)
     return dict(fam.get("methods", {}).get(name, {}))
 
 
 def method_example(families: dict, family: str, name: str) -> str | None:
-    """The doctest example of a method (its own, else the family's with ``{method}`` filled)."""
-    ex = method_entry(families, family, name).get("example") or families.get(family, {}).get("example")
+    """The doctest example of a method (its own, else its docs family's with ``{method}`` filled)."""
+    _, fam = docs_family(families, family, name)
+    ex = method_entry(families, family, name).get("example") or fam.get("example")
     if not ex:
         return None
     return textwrap.dedent(ex).strip("\n").replace("{method}", name) + "\n"
@@ -227,16 +245,24 @@ def page_name(spec) -> str:
     return f"{spec.family}-{spec.name}"
 
 
-def _front_door(families, family):
+def _front_door_of(fam):
     import xpsolve
-    name = families.get(family, {}).get("front_door")
+    name = fam.get("front_door")
     return name, (getattr(xpsolve, name, None) if name else None)
 
 
+def _metric_text(metric) -> str:
+    if isinstance(metric, str):
+        return f"``result.{metric} <= tol``"
+    names = [f"``result.{m}``" for m in metric]
+    return (" <= tol, else ".join(names) + " <= tol (the first the result reports, "
+            "see the metric's description)")
+
+
 def method_page(spec, families, refs) -> str:
-    fam = families.get(spec.family, {})
+    _, fam = docs_family(families, spec.family, spec.name)
     entry = method_entry(families, spec.family, spec.name)
-    fd_name, front = _front_door(families, spec.family)
+    fd_name, front = _front_door_of(fam)
     call = f'{fd_name}(method="{spec.name}")' if fd_name else spec.name
     title = f"{call}"
     lines = [f".. _method-{page_name(spec)}:", "", title, "=" * len(title), ""]
@@ -249,7 +275,7 @@ def method_page(spec, families, refs) -> str:
     if entry.get("role"):
         facts.append(f":Role: {entry['role']}")
     if spec.metric:
-        facts.append(f":Success: ``result.{spec.metric} <= tol``")
+        facts.append(f":Success: {_metric_text(spec.metric)}")
     papers = entry.get("arxiv", [])
     if papers:
         facts.append(":Papers: " + "; ".join(arxiv_link(a) for a in papers))
@@ -262,7 +288,10 @@ def method_page(spec, families, refs) -> str:
     if front is not None:
         head, _ = _sections(_doc(front))
         body = head.split("\n", 1)[1].strip() if "\n" in head else ""
-        lines += ["Problem", "-------", "", head.split("\n", 1)[0], ""]
+        lines += ["Problem", "-------", ""]
+        if fam.get("problem"):
+            lines += [fam["problem"], ""]
+        lines += [head.split("\n", 1)[0], ""]
         if body:
             lines += [body, ""]
     # algorithm outline: the solver's own docstring, when it says more than one line
@@ -328,9 +357,9 @@ def write_methods(families, refs) -> list:
     toc = [".. toctree::", "   :hidden:", ""]
     by_family = {}
     for spec in specs:
-        by_family.setdefault(spec.family, []).append(spec)
-    for family, group in by_family.items():
-        t = families.get(family, {}).get("title", family)
+        by_family.setdefault(docs_family(families, spec.family, spec.name)[0], []).append(spec)
+    for key, group in by_family.items():
+        t = families.get(key, {}).get("title", key)
         idx += [t, "-" * len(t), ""]
         for spec in group:
             idx.append(f"- :doc:`{page_name(spec)}`: {spec.summary}")
@@ -346,7 +375,7 @@ def write_methods(families, refs) -> list:
 def write_chooser(families, specs) -> None:
     rows1, rows2 = [], []
     for spec in specs:
-        fam = families.get(spec.family, {})
+        _, fam = docs_family(families, spec.family, spec.name)
         entry = method_entry(families, spec.family, spec.name)
         link = f":doc:`{spec.name} </generated/methods/{page_name(spec)}>`"
         rows1.append([link, fam.get("title", spec.family), entry.get("role", ""),
@@ -361,22 +390,37 @@ def write_chooser(families, specs) -> None:
     _write(os.path.join(GEN, "chooser_tables.rst"), "\n".join(text) + "\n")
 
 
+def family_rows(families, specs) -> list[dict]:
+    """One row per front door: its problem classes (docs families), methods and arXiv ids.
+
+    Used by the landing page's family table (and by ``README.md``'s, kept consistent by a test).
+    """
+    rows = {}
+    for spec in specs:
+        key, fam = docs_family(families, spec.family, spec.name)
+        door = fam.get("front_door") or spec.family
+        row = rows.setdefault(door, {"front_door": door, "documented": bool(fam.get("front_door")),
+                                     "groups": {}, "arxiv": [], "namespaces": set()})
+        group = row["groups"].setdefault(key, {"title": fam.get("title", key), "specs": []})
+        group["specs"].append(spec)
+        row["namespaces"].update(spec.namespaces)
+        for a in method_entry(families, spec.family, spec.name).get("arxiv", []):
+            if a not in row["arxiv"]:
+                row["arxiv"].append(a)
+    return list(rows.values())
+
+
 def write_family_table(families, specs) -> None:
     rows = []
-    by_family = {}
-    for spec in specs:
-        by_family.setdefault(spec.family, []).append(spec)
-    for family, group in by_family.items():
-        fam = families.get(family, {})
-        fd = fam.get("front_door")
-        door = f":func:`~xpsolve.{fd}`" if fd else f"``{family}``"
-        methods = ", ".join(f":doc:`{s.name} </generated/methods/{page_name(s)}>`" for s in group)
-        aids = []
-        for s in group:
-            for a in method_entry(families, family, s.name).get("arxiv", []):
-                if a not in aids:
-                    aids.append(a)
-        rows.append([door, fam.get("title", family), methods, ", ".join(arxiv_link(a) for a in aids)])
+    for row in family_rows(families, specs):
+        fd = row["front_door"]
+        door = f":func:`~xpsolve.{fd}`" if row["documented"] else f"``{fd}``"
+        groups = list(row["groups"].values())
+        problem = "; ".join(g["title"] for g in groups)
+        methods = "; ".join(
+            ", ".join(f":doc:`{s.name} </generated/methods/{page_name(s)}>`" for s in g["specs"])
+            for g in groups)
+        rows.append([door, problem, methods, ", ".join(arxiv_link(a) for a in row["arxiv"])])
     _write(os.path.join(GEN, "family_table.rst"),
            _list_table(["Front door", "Problem", "Methods", "Papers"], rows, [16, 24, 34, 26]))
 
@@ -392,7 +436,7 @@ def write_citing(families, refs) -> None:
     lines = []
     by_aid = {}
     for fname, fam in families.items():
-        if fname == "references":
+        if fname == "references" or not isinstance(fam, dict):
             continue
         for mname, m in fam.get("methods", {}).items():
             for a in m.get("arxiv", []):
