@@ -85,6 +85,23 @@ def docs_family(families: dict, family: str, name: str) -> tuple[str, dict]:
     return family, families.get(family, {})
 
 
+def ordered_specs(families: dict, specs) -> list:
+    """The registered solvers in ``families.toml`` order (tables, then methods within a table).
+
+    Paper methods are listed before baselines in the toml, so pages, tables and the README
+    show them first; methods no table lists come last, by registry order.
+    """
+    tables = [k for k, v in families.items() if k != "references" and isinstance(v, dict)]
+
+    def key(spec):
+        t, fam = docs_family(families, spec.family, spec.name)
+        names = list(fam.get("methods", {}))
+        return (tables.index(t) if t in tables else len(tables),
+                names.index(spec.name) if spec.name in names else len(names))
+
+    return sorted(specs, key=key)       # stable: registry order breaks ties
+
+
 def method_entry(families: dict, family: str, name: str) -> dict:
     _, fam = docs_family(families, family, name)
     return dict(fam.get("methods", {}).get(name, {}))
@@ -130,6 +147,25 @@ def arxiv_refs(families: dict) -> dict:
     for key, val in (families.get("references") or {}).items():
         refs.setdefault(key, val["text"])
     return refs
+
+
+def short_refs(families: dict) -> dict:
+    """arXiv id -> short citation ("Tang et al., ICLR 2024") for the README table."""
+    out = {}
+    for ref in load_citation().get("references", []) or []:
+        ids = [i.get("value", "") for i in ref.get("identifiers", []) or []]
+        arx = [i.split(":", 1)[1] for i in ids if i.lower().startswith("arxiv:")]
+        if not arx:
+            continue
+        names = [a.get("family-names") or a.get("name", "") for a in ref.get("authors", []) or []]
+        who = names[0] + " et al." if len(names) > 2 else " & ".join(names)
+        venue = (ref.get("conference") or {}).get("name") or ""
+        if not venue:
+            venue = f"{ref.get('journal', 'preprint')} {ref.get('year', '')}".strip()
+        out[arx[0]] = f"{who}, {venue}"
+    for key, val in (families.get("references") or {}).items():
+        out.setdefault(key, val.get("short", val["text"].split(". ")[0]))
+    return out
 
 
 def arxiv_link(aid: str) -> str:
@@ -344,7 +380,7 @@ def method_page(spec, families, refs) -> str:
 
 def write_methods(families, refs) -> list:
     import xpsolve
-    specs = xpsolve.list_solvers()
+    specs = ordered_specs(families, xpsolve.list_solvers())
     out = os.path.join(GEN, "methods")
     keep = set()
     for spec in specs:
@@ -423,6 +459,78 @@ def write_family_table(families, specs) -> None:
         rows.append([door, problem, methods, ", ".join(arxiv_link(a) for a in row["arxiv"])])
     _write(os.path.join(GEN, "family_table.rst"),
            _list_table(["Front door", "Problem", "Methods", "Papers"], rows, [16, 24, 34, 26]))
+
+
+NAMESPACE_PROSE = {"numpy": "NumPy", "array_api_strict": "array-api-strict",
+                   "torch": "PyTorch (CPU or GPU tensors)", "cupy": "CuPy (GPU)"}
+README = os.path.join(ROOT, "README.md")
+
+
+def _is_baseline(entry: dict) -> bool:
+    return "baseline" in entry.get("role", "")
+
+
+def readme_family_table(families, specs) -> str:
+    """The README's family table (markdown): one row per front door, from the registry."""
+    short = short_refs(families)
+    lines = ["| front door | problem classes and methods | papers |", "|---|---|---|"]
+    for row in family_rows(families, ordered_specs(families, specs)):
+        groups = list(row["groups"].items())
+        first = families.get(groups[0][0], {})
+        call = first.get("call") or f"{row['front_door']}(..., method=...)"
+        cells = []
+        for key, g in groups:
+            fam = families.get(key, {})
+            names = []
+            for spec in g["specs"]:
+                entry = method_entry(families, spec.family, spec.name)
+                names.append(f"`{spec.name}`" + (" (baseline)" if _is_baseline(entry) else ""))
+            note = f" {fam['call_note']}" if fam.get("call_note") else ""
+            cells.append(f"**{g['title']}**{note}: " + ", ".join(names))
+        papers = "; ".join(f"{short.get(a, a)} ([arXiv:{a}](https://arxiv.org/abs/{a}))"
+                           for a in row["arxiv"])
+        lines.append(f"| `{call}` | " + "<br>".join(cells) + f" | {papers} |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_backends(specs) -> str:
+    """The README's backend sentence, from ``SolverSpec.namespaces`` and ``SolverSpec.numba``."""
+    everywhere, partial = [], []
+    for ns, label in NAMESPACE_PROSE.items():
+        missing = [s.name for s in specs if ns not in s.namespaces]
+        if not missing:
+            everywhere.append(label)
+        elif len(missing) < len(specs):
+            partial.append(f"{label} for every method except " + ", ".join(f"`{m}`" for m in missing))
+    text = ("Every solver is array-API generic; the array libraries each method supports are "
+            "declared in the solver registry (`xpsolve.list_solvers()`, `SolverSpec.namespaces`): "
+            + " and ".join([", ".join(everywhere[:-1]), everywhere[-1]] if len(everywhere) > 1
+                           else everywhere) + " for every method")
+    text += ("; " + "; ".join(partial)) if partial else ""
+    no_numba = [s.name for s in specs if not s.numba]
+    text += (". Results come back in the input's library, device and dtype. Numba-JIT kernels run "
+             "the hot loops for NumPy input")
+    text += (" in every method except " + ", ".join(f"`{m}`" for m in no_numba)
+             + " (their hot loop is the problem's own oracle or a dense solve)") if no_numba else ""
+    return text + ".\n"
+
+
+def _replace_block(text, name, body):
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body + text[j:]
+
+
+def readme_text(path=README) -> tuple[str, str]:
+    """(current README, README with its generated blocks refreshed)."""
+    import xpsolve
+    families = load_families()
+    specs = xpsolve.list_solvers()
+    with open(path, encoding="utf-8") as fh:
+        old = fh.read()
+    new = _replace_block(old, "families", readme_family_table(families, specs))
+    new = _replace_block(new, "backends", readme_backends(specs))
+    return old, new
 
 
 def write_plans_table() -> None:
@@ -560,7 +668,7 @@ def write_gallery(app=None, force=False) -> None:
 def _generate(app):
     families = load_families()
     refs = arxiv_refs(families)
-    specs = write_methods(families, refs)
+    specs = write_methods(families, refs)        # in families.toml order
     write_chooser(families, specs)
     write_family_table(families, specs)
     write_plans_table()
@@ -583,6 +691,13 @@ def setup(app):
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
-if __name__ == "__main__":   # python docs/_ext/xpsolve_docs.py: regenerate without Sphinx
+if __name__ == "__main__":
+    # python docs/_ext/xpsolve_docs.py           regenerate docs/generated without Sphinx
+    # python docs/_ext/xpsolve_docs.py --readme  refresh README.md's generated blocks
     sys.path.insert(0, ROOT)
-    _generate(None)
+    if "--readme" in sys.argv[1:]:
+        _, text = readme_text()
+        with open(README, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        _generate(None)
