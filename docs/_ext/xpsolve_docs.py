@@ -290,9 +290,8 @@ def _front_door_of(fam):
 def _metric_text(metric) -> str:
     if isinstance(metric, str):
         return f"``result.{metric} <= tol``"
-    names = [f"``result.{m}``" for m in metric]
-    return (" <= tol, else ".join(names) + " <= tol (the first the result reports, "
-            "see the metric's description)")
+    names = [f"``result.{m} <= tol``" for m in metric]
+    return " when reported, else ".join(names)
 
 
 def method_page(spec, families, refs) -> str:
@@ -325,8 +324,10 @@ def method_page(spec, families, refs) -> str:
         head, _ = _sections(_doc(front))
         body = head.split("\n", 1)[1].strip() if "\n" in head else ""
         lines += ["Problem", "-------", ""]
-        if fam.get("problem"):
-            lines += [fam["problem"], ""]
+        shared = sum(1 for k, f in families.items() if k != "references" and isinstance(f, dict)
+                     and f.get("front_door") == fd_name) > 1
+        if shared and fam.get("problem"):       # a front door for several problem classes
+            lines += [fam["problem"], "", "The front door:", ""]
         lines += [head.split("\n", 1)[0], ""]
         if body:
             lines += [body, ""]
