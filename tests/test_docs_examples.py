@@ -80,3 +80,11 @@ def test_gallery_script(script, tmp_path, monkeypatch):
     n_fig = len(plt.get_fignums())
     plt.close("all")
     assert n_fig >= 1 and len(ns.get("CAPTIONS", [])) == n_fig, "one caption per figure"
+
+
+def test_readme_generated_blocks_are_current():
+    """README.md's family table and backend sentence match the registry and docs/families.toml."""
+    pytest.importorskip("yaml")          # the paper names come from CITATION.cff
+    import xpsolve_docs
+    old, new = xpsolve_docs.readme_text()
+    assert old == new, "README.md is stale: run python docs/_ext/xpsolve_docs.py --readme"

@@ -8,7 +8,7 @@
 # 2. builds the HTML with `sphinx-build -W -n` (warnings are errors; intersphinx is used only when
 #    online), running the gallery scripts afresh;
 # 3. runs the documentation examples (quick start, landing page, one per method, gallery scripts);
-# 4. opens the index, method pages, the quick start, the API page of solve_ot and the gallery in
+# 4. opens the index, method pages, the quick start, the API page of solve_ot and the gallery pages in
 #    headless Chromium: no console errors, no broken images, no raw LaTeX.
 # Set XPSOLVE_DOCS_SKIP_INSTALL=1 to skip step 1 (everything already installed).
 set -euo pipefail
@@ -67,5 +67,8 @@ pages=(index.html quickstart.html chooser.html citing.html generated/gallery/ind
        generated/gallery/plot_ot_sns_vs_sinkhorn.html generated/xpsolve.solve_ot.html
        methods/ot_sns.html)
 for f in "$OUT"/generated/methods/*.html; do pages+=("generated/methods/$(basename "$f")"); done
+for f in "$OUT"/generated/gallery/plot_*.html; do
+    [ "$(basename "$f")" = plot_ot_sns_vs_sinkhorn.html ] || pages+=("generated/gallery/$(basename "$f")")
+done
 python tools/check_docs_browser.py "$OUT" "${pages[@]}"
 step "docs OK"

@@ -68,14 +68,49 @@ def load_citation(path=None) -> dict:
         return {}
 
 
+def docs_family(families: dict, family: str, name: str) -> tuple[str, dict]:
+    """The ``families.toml`` table documenting method ``name`` of registry family ``family``.
+
+    A table documents the methods listed under it (``[<table>.methods.<name>]``) of the
+    registry family named by its ``family`` key (default: the table's own name). So one
+    registry family may be split into several documented problem classes sharing a front door
+    (``[sliding]`` with ``family = "minimize"``); a method no table lists falls back to the
+    table named like its registry family.
+    """
+    for key, fam in families.items():
+        if key == "references" or not isinstance(fam, dict):
+            continue
+        if fam.get("family", key) == family and name in fam.get("methods", {}):
+            return key, fam
+    return family, families.get(family, {})
+
+
+def ordered_specs(families: dict, specs) -> list:
+    """The registered solvers in ``families.toml`` order (tables, then methods within a table).
+
+    Paper methods are listed before baselines in the toml, so pages, tables and the README
+    show them first; methods no table lists come last, by registry order.
+    """
+    tables = [k for k, v in families.items() if k != "references" and isinstance(v, dict)]
+
+    def key(spec):
+        t, fam = docs_family(families, spec.family, spec.name)
+        names = list(fam.get("methods", {}))
+        return (tables.index(t) if t in tables else len(tables),
+                names.index(spec.name) if spec.name in names else len(names))
+
+    return sorted(specs, key=key)       # stable: registry order breaks ties
+
+
 def method_entry(families: dict, family: str, name: str) -> dict:
-    fam = families.get(family, {})
+    _, fam = docs_family(families, family, name)
     return dict(fam.get("methods", {}).get(name, {}))
 
 
 def method_example(families: dict, family: str, name: str) -> str | None:
-    """The doctest example of a method (its own, else the family's with ``{method}`` filled)."""
-    ex = method_entry(families, family, name).get("example") or families.get(family, {}).get("example")
+    """The doctest example of a method (its own, else its docs family's with ``{method}`` filled)."""
+    _, fam = docs_family(families, family, name)
+    ex = method_entry(families, family, name).get("example") or fam.get("example")
     if not ex:
         return None
     return textwrap.dedent(ex).strip("\n").replace("{method}", name) + "\n"
@@ -112,6 +147,25 @@ def arxiv_refs(families: dict) -> dict:
     for key, val in (families.get("references") or {}).items():
         refs.setdefault(key, val["text"])
     return refs
+
+
+def short_refs(families: dict) -> dict:
+    """arXiv id -> short citation ("Tang et al., ICLR 2024") for the README table."""
+    out = {}
+    for ref in load_citation().get("references", []) or []:
+        ids = [i.get("value", "") for i in ref.get("identifiers", []) or []]
+        arx = [i.split(":", 1)[1] for i in ids if i.lower().startswith("arxiv:")]
+        if not arx:
+            continue
+        names = [a.get("family-names") or a.get("name", "") for a in ref.get("authors", []) or []]
+        who = names[0] + " et al." if len(names) > 2 else " & ".join(names)
+        venue = (ref.get("conference") or {}).get("name") or ""
+        if not venue:
+            venue = f"{ref.get('journal', 'preprint')} {ref.get('year', '')}".strip()
+        out[arx[0]] = f"{who}, {venue}"
+    for key, val in (families.get("references") or {}).items():
+        out.setdefault(key, val.get("short", val["text"].split(". ")[0]))
+    return out
 
 
 def arxiv_link(aid: str) -> str:
@@ -227,16 +281,23 @@ def page_name(spec) -> str:
     return f"{spec.family}-{spec.name}"
 
 
-def _front_door(families, family):
+def _front_door_of(fam):
     import xpsolve
-    name = families.get(family, {}).get("front_door")
+    name = fam.get("front_door")
     return name, (getattr(xpsolve, name, None) if name else None)
 
 
+def _metric_text(metric) -> str:
+    if isinstance(metric, str):
+        return f"``result.{metric} <= tol``"
+    names = [f"``result.{m} <= tol``" for m in metric]
+    return " when reported, else ".join(names)
+
+
 def method_page(spec, families, refs) -> str:
-    fam = families.get(spec.family, {})
+    _, fam = docs_family(families, spec.family, spec.name)
     entry = method_entry(families, spec.family, spec.name)
-    fd_name, front = _front_door(families, spec.family)
+    fd_name, front = _front_door_of(fam)
     call = f'{fd_name}(method="{spec.name}")' if fd_name else spec.name
     title = f"{call}"
     lines = [f".. _method-{page_name(spec)}:", "", title, "=" * len(title), ""]
@@ -249,7 +310,7 @@ def method_page(spec, families, refs) -> str:
     if entry.get("role"):
         facts.append(f":Role: {entry['role']}")
     if spec.metric:
-        facts.append(f":Success: ``result.{spec.metric} <= tol``")
+        facts.append(f":Success: {_metric_text(spec.metric)}")
     papers = entry.get("arxiv", [])
     if papers:
         facts.append(":Papers: " + "; ".join(arxiv_link(a) for a in papers))
@@ -262,7 +323,12 @@ def method_page(spec, families, refs) -> str:
     if front is not None:
         head, _ = _sections(_doc(front))
         body = head.split("\n", 1)[1].strip() if "\n" in head else ""
-        lines += ["Problem", "-------", "", head.split("\n", 1)[0], ""]
+        lines += ["Problem", "-------", ""]
+        shared = sum(1 for k, f in families.items() if k != "references" and isinstance(f, dict)
+                     and f.get("front_door") == fd_name) > 1
+        if shared and fam.get("problem"):       # a front door for several problem classes
+            lines += [fam["problem"], "", "The front door:", ""]
+        lines += [head.split("\n", 1)[0], ""]
         if body:
             lines += [body, ""]
     # algorithm outline: the solver's own docstring, when it says more than one line
@@ -315,7 +381,7 @@ def method_page(spec, families, refs) -> str:
 
 def write_methods(families, refs) -> list:
     import xpsolve
-    specs = xpsolve.list_solvers()
+    specs = ordered_specs(families, xpsolve.list_solvers())
     out = os.path.join(GEN, "methods")
     keep = set()
     for spec in specs:
@@ -328,9 +394,9 @@ def write_methods(families, refs) -> list:
     toc = [".. toctree::", "   :hidden:", ""]
     by_family = {}
     for spec in specs:
-        by_family.setdefault(spec.family, []).append(spec)
-    for family, group in by_family.items():
-        t = families.get(family, {}).get("title", family)
+        by_family.setdefault(docs_family(families, spec.family, spec.name)[0], []).append(spec)
+    for key, group in by_family.items():
+        t = families.get(key, {}).get("title", key)
         idx += [t, "-" * len(t), ""]
         for spec in group:
             idx.append(f"- :doc:`{page_name(spec)}`: {spec.summary}")
@@ -346,7 +412,7 @@ def write_methods(families, refs) -> list:
 def write_chooser(families, specs) -> None:
     rows1, rows2 = [], []
     for spec in specs:
-        fam = families.get(spec.family, {})
+        _, fam = docs_family(families, spec.family, spec.name)
         entry = method_entry(families, spec.family, spec.name)
         link = f":doc:`{spec.name} </generated/methods/{page_name(spec)}>`"
         rows1.append([link, fam.get("title", spec.family), entry.get("role", ""),
@@ -361,24 +427,111 @@ def write_chooser(families, specs) -> None:
     _write(os.path.join(GEN, "chooser_tables.rst"), "\n".join(text) + "\n")
 
 
+def family_rows(families, specs) -> list[dict]:
+    """One row per front door: its problem classes (docs families), methods and arXiv ids.
+
+    Used by the landing page's family table (and by ``README.md``'s, kept consistent by a test).
+    """
+    rows = {}
+    for spec in specs:
+        key, fam = docs_family(families, spec.family, spec.name)
+        door = fam.get("front_door") or spec.family
+        row = rows.setdefault(door, {"front_door": door, "documented": bool(fam.get("front_door")),
+                                     "groups": {}, "arxiv": [], "namespaces": set()})
+        group = row["groups"].setdefault(key, {"title": fam.get("title", key), "specs": []})
+        group["specs"].append(spec)
+        row["namespaces"].update(spec.namespaces)
+        for a in method_entry(families, spec.family, spec.name).get("arxiv", []):
+            if a not in row["arxiv"]:
+                row["arxiv"].append(a)
+    return list(rows.values())
+
+
 def write_family_table(families, specs) -> None:
     rows = []
-    by_family = {}
-    for spec in specs:
-        by_family.setdefault(spec.family, []).append(spec)
-    for family, group in by_family.items():
-        fam = families.get(family, {})
-        fd = fam.get("front_door")
-        door = f":func:`~xpsolve.{fd}`" if fd else f"``{family}``"
-        methods = ", ".join(f":doc:`{s.name} </generated/methods/{page_name(s)}>`" for s in group)
-        aids = []
-        for s in group:
-            for a in method_entry(families, family, s.name).get("arxiv", []):
-                if a not in aids:
-                    aids.append(a)
-        rows.append([door, fam.get("title", family), methods, ", ".join(arxiv_link(a) for a in aids)])
+    for row in family_rows(families, specs):
+        fd = row["front_door"]
+        door = f":func:`~xpsolve.{fd}`" if row["documented"] else f"``{fd}``"
+        groups = list(row["groups"].values())
+        problem = "; ".join(g["title"] for g in groups)
+        methods = "; ".join(
+            ", ".join(f":doc:`{s.name} </generated/methods/{page_name(s)}>`" for s in g["specs"])
+            for g in groups)
+        rows.append([door, problem, methods, ", ".join(arxiv_link(a) for a in row["arxiv"])])
     _write(os.path.join(GEN, "family_table.rst"),
            _list_table(["Front door", "Problem", "Methods", "Papers"], rows, [16, 24, 34, 26]))
+
+
+NAMESPACE_PROSE = {"numpy": "NumPy", "array_api_strict": "array-api-strict",
+                   "torch": "PyTorch (CPU or GPU tensors)", "cupy": "CuPy (GPU)"}
+README = os.path.join(ROOT, "README.md")
+
+
+def _is_baseline(entry: dict) -> bool:
+    return "baseline" in entry.get("role", "")
+
+
+def readme_family_table(families, specs) -> str:
+    """The README's family table (markdown): one row per front door, from the registry."""
+    short = short_refs(families)
+    lines = ["| front door | problem classes and methods | papers |", "|---|---|---|"]
+    for row in family_rows(families, ordered_specs(families, specs)):
+        groups = list(row["groups"].items())
+        first = families.get(groups[0][0], {})
+        call = first.get("call") or f"{row['front_door']}(..., method=...)"
+        cells = []
+        for key, g in groups:
+            fam = families.get(key, {})
+            names = []
+            for spec in g["specs"]:
+                entry = method_entry(families, spec.family, spec.name)
+                names.append(f"`{spec.name}`" + (" (baseline)" if _is_baseline(entry) else ""))
+            note = f" {fam['call_note']}" if fam.get("call_note") else ""
+            cells.append(f"**{g['title']}**{note}: " + ", ".join(names))
+        papers = "; ".join(f"{short.get(a, a)} ([arXiv:{a}](https://arxiv.org/abs/{a}))"
+                           for a in row["arxiv"])
+        lines.append(f"| `{call}` | " + "<br>".join(cells) + f" | {papers} |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_backends(specs) -> str:
+    """The README's backend sentence, from ``SolverSpec.namespaces`` and ``SolverSpec.numba``."""
+    everywhere, partial = [], []
+    for ns, label in NAMESPACE_PROSE.items():
+        missing = [s.name for s in specs if ns not in s.namespaces]
+        if not missing:
+            everywhere.append(label)
+        elif len(missing) < len(specs):
+            partial.append(f"{label} for every method except " + ", ".join(f"`{m}`" for m in missing))
+    text = ("Every solver is array-API generic; the array libraries each method supports are "
+            "declared in the solver registry (`xpsolve.list_solvers()`, `SolverSpec.namespaces`): "
+            + " and ".join([", ".join(everywhere[:-1]), everywhere[-1]] if len(everywhere) > 1
+                           else everywhere) + " for every method")
+    text += ("; " + "; ".join(partial)) if partial else ""
+    no_numba = [s.name for s in specs if not s.numba]
+    text += (". Results come back in the input's library, device and dtype. Numba-JIT kernels run "
+             "the hot loops for NumPy input")
+    text += (" in every method except " + ", ".join(f"`{m}`" for m in no_numba)
+             + " (their hot loop is the problem's own oracle or a dense solve)") if no_numba else ""
+    return text + ".\n"
+
+
+def _replace_block(text, name, body):
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body + text[j:]
+
+
+def readme_text(path=README) -> tuple[str, str]:
+    """(current README, README with its generated blocks refreshed)."""
+    import xpsolve
+    families = load_families()
+    specs = xpsolve.list_solvers()
+    with open(path, encoding="utf-8") as fh:
+        old = fh.read()
+    new = _replace_block(old, "families", readme_family_table(families, specs))
+    new = _replace_block(new, "backends", readme_backends(specs))
+    return old, new
 
 
 def write_plans_table() -> None:
@@ -392,7 +545,7 @@ def write_citing(families, refs) -> None:
     lines = []
     by_aid = {}
     for fname, fam in families.items():
-        if fname == "references":
+        if fname == "references" or not isinstance(fam, dict):
             continue
         for mname, m in fam.get("methods", {}).items():
             for a in m.get("arxiv", []):
@@ -516,7 +669,7 @@ def write_gallery(app=None, force=False) -> None:
 def _generate(app):
     families = load_families()
     refs = arxiv_refs(families)
-    specs = write_methods(families, refs)
+    specs = write_methods(families, refs)        # in families.toml order
     write_chooser(families, specs)
     write_family_table(families, specs)
     write_plans_table()
@@ -539,6 +692,13 @@ def setup(app):
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
-if __name__ == "__main__":   # python docs/_ext/xpsolve_docs.py: regenerate without Sphinx
+if __name__ == "__main__":
+    # python docs/_ext/xpsolve_docs.py           regenerate docs/generated without Sphinx
+    # python docs/_ext/xpsolve_docs.py --readme  refresh README.md's generated blocks
     sys.path.insert(0, ROOT)
-    _generate(None)
+    if "--readme" in sys.argv[1:]:
+        _, text = readme_text()
+        with open(README, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        _generate(None)

@@ -1,8 +1,8 @@
-r"""Bilevel problems with an unbounded-smooth upper level (``bilevel-problems.md`` P4, P9).
+r"""Bilevel problems with an unbounded-smooth upper level (for BO-REP, arXiv:2401.09587).
 
-- :class:`DoubleWell` (P4): quartic double-well upper level on a quadratic lower
+- :class:`DoubleWell`: quartic double-well upper level on a quadratic lower
   level; closed-form optimum :math:`\Phi^* = -d/4`; optional bounded oracle noise.
-- :class:`TinyRNNHyperRep` (P9): a 4-unit tanh RNN (upper variable) feeding a
+- :class:`TinyRNNHyperRep`: a 4-unit tanh RNN (upper variable) feeding a
   ridge-regression head (lower variable, closed-form lower solve) on synthetic
   binary sequences; hand-written back-propagation-through-time derivatives.
 
@@ -30,7 +30,7 @@ def _dpsi(xp, t):
 
 
 class DoubleWell(_LibraryProblem):
-    r"""P4: double-well upper level, quadratic lower level (unbounded smoothness).
+    r"""Double-well upper level, quadratic lower level (unbounded smoothness).
 
     .. math::
 
@@ -50,6 +50,27 @@ class DoubleWell(_LibraryProblem):
     drawn uniformly from the ball of radius ``sigma``, from the problem's own stream
     (seeded by ``seed``; rebuild the problem or call :meth:`reset_noise` to replay
     it). ``scale``: default start :math:`x_0 = s \cdot 1`.
+
+    Parameters
+    ----------
+    d : int, default 10
+        Dimension of :math:`x` and :math:`y`.
+    sigma : float, default 0
+        Radius of the bounded oracle noise (0: exact oracles).
+    scale : float, default 1
+        Default start :math:`x_0 = s \cdot 1` (``scale = 10``: :math:`\|\nabla\Phi(x_0)\|`
+        about :math:`1.5 \cdot 10^4` for ``d = 10``).
+    seed : int, default 0
+        Seed of the noise stream.
+    xp, device, dtype : optional
+        Array namespace, device and dtype of the problem's arrays (default NumPy float64).
+
+    Examples
+    --------
+    >>> from xpsolve.problems.bilevel_unbounded import DoubleWell
+    >>> prob = DoubleWell(d=3)
+    >>> prob.dim_x, prob.solution()["fun"], round(float(prob.phi(prob.x0())), 4)
+    (3, -0.75, 0.2463)
     """
 
     tags = ("closed-form", "unbounded-smooth", "stochastic")
@@ -139,7 +160,7 @@ class DoubleWell(_LibraryProblem):
 
 
 class TinyRNNHyperRep(_LibraryProblem):
-    r"""P9: hyper-representation with a tiny tanh RNN and a ridge head (closed-form lower level).
+    r"""Hyper-representation with a tiny tanh RNN and a ridge head (closed-form lower level).
 
     Synthetic binary sequences :math:`u_i \in \{-1, 1\}^T` (length ``T`` = 10,
     1-d inputs), target :math:`t_i = u_{i,1}` (recall the first input after T
@@ -161,6 +182,28 @@ class TinyRNNHyperRep(_LibraryProblem):
     recurrent weight makes the curvature of :math:`\Phi` grow with its gradient
     (exploding-gradient regime), a miniature of BO-REP's RNN experiments.
     Finite sums: ``n_lower = n_train``, ``n_upper = n_val``.
+
+    Parameters
+    ----------
+    n_train, n_val, n_test : int, default 64
+        Numbers of training (lower level), validation (upper level) and test sequences.
+    T : int, default 10
+        Sequence length.
+    hidden : int, default 4
+        Number of hidden units H.
+    reg : float, default 0.1
+        Ridge weight :math:`\lambda` of the lower level.
+    seed : int, default 0
+        Seed of the synthetic data.
+    xp, device, dtype : optional
+        Array namespace, device and dtype of the problem's arrays (default NumPy float64).
+
+    Examples
+    --------
+    >>> from xpsolve.problems.bilevel_unbounded import TinyRNNHyperRep
+    >>> prob = TinyRNNHyperRep()
+    >>> prob.dim_x, prob.dim_y             # (W, w, b) of the RNN; the ridge head
+    (24, 5)
     """
 
     tags = ("unbounded-smooth", "stochastic")

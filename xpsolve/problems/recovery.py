@@ -1,4 +1,4 @@
-r"""Robust low-rank matrix recovery problems (SubGM spec, section 7).
+r"""Robust low-rank matrix recovery problems (the experiments of Ma & Fattahi, arXiv:2202.08788).
 
 Every instance measures a rank-:math:`r` PSD matrix :math:`X^* = Q\,\mathrm{diag}(\lambda)\,Q^\top`
 (:math:`\|X^*\|_F = 1`, condition number :math:`\kappa`) through :math:`y = \mathcal A(X^*) + s`,
@@ -155,7 +155,7 @@ _DEFAULTS = {"p": 0.3, "noise": 0.0, "outlier_scale": 10.0, "kappa": 1.0, "outli
 def gaussian_sensing(*, rng, d, r, m, p, noise, outlier_scale, kappa, operator, outliers, rank):
     r"""Gaussian matrix sensing with outliers: :math:`A_i` i.i.d. N(0,1), fraction ``p`` corrupted.
 
-    Spec section 7, grid A (d = 20, r = 3, m = k d r); ``rank`` is the model rank
+    The paper's Gaussian sensing grid (d = 20, r = 3, m = k d r); ``rank`` is the model rank
     :math:`r'` (over-parameterized when ``rank > r``). Defaults: ``p = 0.3``, outliers
     :math:`10\,N(0,1)` (ten times :math:`\|X^*\|_F`), :math:`\kappa = 1`.
     Source: Ma & Fattahi, JMLR 24(96) 2023, arXiv:2202.08788.
@@ -172,7 +172,7 @@ def gaussian_sensing(*, rng, d, r, m, p, noise, outlier_scale, kappa, operator, 
 def quadratic_sensing(*, rng, d, r, m, p, noise, outlier_scale, kappa, operator, outliers, rank):
     r"""Rank-one (quadratic) sensing :math:`y_i = \|U^{*\top} a_i\|^2 + s_i`, :math:`a_i \sim N(0, I_d)`.
 
-    Spec section 7, grid B (scale study, factored methods only; m = 10 d r). The rank-one
+    A scale study (factored methods only; m = 10 d r). The rank-one
     operator is not covered by the SubGM paper's analysis.
     """
     return _make(rng, d, r, m, p, noise, outlier_scale, kappa, operator, outliers, rank)

@@ -120,6 +120,20 @@ def tv1d_prox(v, lam):
 
 # ---------------------------------------------------------------------------- Clarabel references
 def clarabel_available() -> bool:
+    r"""Whether Clarabel (the reference QP/SOCP solver for the optimal values) is installed.
+
+    Returns
+    -------
+    bool
+        ``True`` when ``import clarabel`` succeeds; the problems then carry
+        :math:`\Psi^*` computed by Clarabel at tight tolerances.
+
+    Examples
+    --------
+    >>> from xpsolve.problems.sliding import clarabel_available
+    >>> isinstance(clarabel_available(), bool)
+    True
+    """
     try:
         import clarabel  # noqa: F401
     except Exception:

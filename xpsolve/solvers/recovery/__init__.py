@@ -104,7 +104,7 @@ def recover_low_rank(A, y, rank, method="subgm", *, options=None, callback=None,
     ``eta0`` and restarts, at most ``max_restarts`` times. Cost per iteration: one fused
     pass over the measurements, :math:`O(m d^2)` dense, :math:`O(m d r')` rank-one (Numba
     twins for NumPy, BLAS/cuBLAS otherwise). The step constants are ours (the paper's
-    theorem constants are not practical); see ``docs/methods/subgm.md``.
+    theorem constants are not practical); see the SubGM page of the documentation.
 
     References
     ----------

@@ -31,6 +31,23 @@ class DenseOperator:
     Only the symmetric part of each :math:`A_i` matters (:math:`U U^\\top` is
     symmetric), so the stack is symmetrised once and stored flattened, ``(m, d*d)``.
     Cost per iteration: :math:`O(m d^2)` flops, memory :math:`m d^2` numbers.
+
+    Parameters
+    ----------
+    A : array of shape (m, d, d)
+        The measurement matrices, in any array-API namespace.
+    xp : namespace, optional
+        The array namespace (default: that of ``A``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.solvers.recovery import DenseOperator
+    >>> rng = np.random.default_rng(0)
+    >>> A, U = rng.standard_normal((5, 3, 3)), rng.standard_normal((3, 1))
+    >>> op = DenseOperator(A)
+    >>> op.m, op.d, bool(np.allclose(op.apply(U), np.einsum("ijk,jk->i", A, U @ U.T)))
+    (5, 3, True)
     """
 
     kind = "dense"
@@ -72,6 +89,23 @@ class RankOneOperator:
     :math:`\\langle A_i, U U^\\top\\rangle = \\|U^\\top a_i\\|^2`; the adjoint times ``U``
     is :math:`a^\\top \\mathrm{diag}(w)\\, a U`. Cost :math:`O(m d k)` per iteration, no
     ``d x d`` matrix. Not covered by the SubGM paper's analysis (see the docs page).
+
+    Parameters
+    ----------
+    a : array of shape (m, d)
+        The measurement vectors :math:`a_i` (rows), in any array-API namespace.
+    xp : namespace, optional
+        The array namespace (default: that of ``a``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.solvers.recovery import RankOneOperator
+    >>> rng = np.random.default_rng(0)
+    >>> a, U = rng.standard_normal((5, 3)), rng.standard_normal((3, 1))
+    >>> op = RankOneOperator(a)
+    >>> bool(np.allclose(op.apply(U), ((a @ U) ** 2).sum(axis=1)))      # ||U^T a_i||^2
+    True
     """
 
     kind = "rank1"

@@ -30,6 +30,27 @@ def project_simplex(v, radius, *, xp):
 
     Uses the characterisation ``tau = max_j (sum_{i<=j} v_(i) - radius) / j`` over the
     entries sorted in decreasing order; the projection is ``max(v - tau, 0)``.
+
+    Parameters
+    ----------
+    v : array of shape (n,)
+        The point to project, in any array-API namespace.
+    radius : float
+        Radius ``r > 0`` of the simplex.
+    xp : namespace
+        The array namespace of ``v``.
+
+    Returns
+    -------
+    array of shape (n,)
+        The projection, in the namespace, device and dtype of ``v``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import project_simplex
+    >>> project_simplex(np.array([0.5, 1.5, -1.0]), 1.0, xp=np)
+    array([0., 1., 0.])
     """
     n = v.shape[0]
     s = xp.flip(xp.sort(v))
@@ -156,6 +177,16 @@ class CustomChi:
         ``value(x) -> float``: :math:`\chi(x)` on the domain.
     project : callable, optional
         Projection onto the domain, applied once to ``x0`` (default: identity).
+
+    Examples
+    --------
+    :math:`\chi(x) = \frac12\|x\|^2`, whose prox is :math:`v / (1 + t)`:
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import CustomChi
+    >>> chi = CustomChi(1.0, prox=lambda v, t: v / (1 + t), value=lambda x: 0.5 * float(x @ x))
+    >>> chi.prox(np.array([2.0, -4.0]), 1.0, xp=np)
+    array([ 1., -2.])
     """
 
     kind = "custom"
@@ -180,22 +211,98 @@ class CustomChi:
 
 
 def ridge(mu):
-    r""":math:`\frac{\mu}{2}\|x\|^2`."""
+    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2`.
+
+    Parameters
+    ----------
+    mu : float
+        Strong-convexity modulus, ``> 0``.
+
+    Returns
+    -------
+    Chi
+        ``Chi(mu)``.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import ridge
+    >>> ridge(0.5)
+    Chi(mu=0.5)
+    """
     return Chi(mu)
 
 
 def ridge_l1(mu, l1):
-    r""":math:`\frac{\mu}{2}\|x\|^2 + \lambda_1\|x\|_1`."""
+    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2 + \lambda_1\|x\|_1` (elastic net).
+
+    Parameters
+    ----------
+    mu : float
+        Strong-convexity modulus, ``> 0``.
+    l1 : float
+        Weight :math:`\lambda_1 \ge 0` of the l1 term.
+
+    Returns
+    -------
+    Chi
+        ``Chi(mu, l1=l1)``.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import ridge_l1
+    >>> ridge_l1(1.0, 0.1)
+    Chi(mu=1, l1=0.1)
+    """
     return Chi(mu, l1=l1)
 
 
 def ridge_box(mu, lower, upper, l1=0.0):
-    r""":math:`\frac{\mu}{2}\|x\|^2 (+ \lambda_1\|x\|_1) + \iota_{[lower, upper]^n}`."""
+    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2 (+ \lambda_1\|x\|_1) + \iota_{[lower, upper]^n}`.
+
+    Parameters
+    ----------
+    mu : float
+        Strong-convexity modulus, ``> 0``.
+    lower, upper : float
+        Box bounds.
+    l1 : float, default 0
+        Weight :math:`\lambda_1 \ge 0` of the l1 term.
+
+    Returns
+    -------
+    Chi
+        ``Chi(mu, l1=l1, lower=lower, upper=upper)``.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import ridge_box
+    >>> ridge_box(1.0, -1.0, 1.0)
+    Chi(mu=1, lower=-1, upper=1)
+    """
     return Chi(mu, l1=l1, lower=lower, upper=upper)
 
 
 def ridge_simplex(mu, radius=1.0):
-    r""":math:`\frac{\mu}{2}\|x\|^2 + \iota_{\{x \ge 0, \sum x = r\}}`."""
+    r""":math:`\chi(x) = \frac{\mu}{2}\|x\|^2 + \iota_{\{x \ge 0, \sum x = r\}}`.
+
+    Parameters
+    ----------
+    mu : float
+        Strong-convexity modulus, ``> 0``.
+    radius : float, default 1
+        Radius ``r > 0`` of the simplex.
+
+    Returns
+    -------
+    Chi
+        ``Chi(mu, simplex=radius)``.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import ridge_simplex
+    >>> ridge_simplex(1.0)
+    Chi(mu=1, simplex=1)
+    """
     return Chi(mu, simplex=radius)
 
 

@@ -30,8 +30,18 @@ _COMMON_DOC = r"""
     jac : callable
         ``jac(x, *args) -> array``: :math:`\nabla f`, the expensive oracle (counted in ``ngev``).
 
-    Options
+    Returns
     -------
+    OptimizeResult
+        ``x`` (the aggregated point :math:`\bar x_N`), ``fun`` (:math:`\Psi(\bar x_N)`), ``nit``
+        (outer iterations), ``ngev`` (= ``njev``, gradient-of-f calls), ``nhev`` ((stochastic)
+        subgradients of :math:`h`), ``nkev`` (K and K^T product pairs), ``nprox`` (prox calls
+        of :math:`\chi`), ``nfev`` (evaluations of ``fun``), ``gap`` (:math:`\Psi(\bar x_N)` minus
+        the best certified lower bound, NaN without a certificate: the metric ``success`` is
+        decided on), ``rel_gap`` (``gap / Delta0``), ``Delta0``, ``L``, ``mu``, ``M``, ``sigma2``.
+
+    Other Parameters
+    ----------------
     composite : CompositeProblem
         :math:`h`, :math:`\chi` (with its prox and :math:`\mu`), :math:`L` and, optionally, a
         certified lower bound or the optimal value (required).
@@ -56,19 +66,9 @@ _COMMON_DOC = r"""
         it is truncated, and the run ends with status 1 at the next check point.
     seed : int, Generator or None
         Seed of the stochastic oracle's draws.
-    check_every, history, disp
+    check_every, history, disp : int, bool, bool
         Standard (history columns: ``ngev``, ``nhev``, ``nkev``, ``nprox``, ``T``, ``eta``,
         ``rel_gap``).
-
-    Returns
-    -------
-    OptimizeResult
-        ``x`` (the aggregated point :math:`\bar x_N`), ``fun`` (:math:`\Psi(\bar x_N)`), ``nit``
-        (outer iterations), ``ngev`` (= ``njev``, gradient-of-f calls), ``nhev`` ((stochastic)
-        subgradients of :math:`h`), ``nkev`` (K and K^T product pairs), ``nprox`` (prox calls
-        of :math:`\chi`), ``nfev`` (evaluations of ``fun``), ``gap`` (:math:`\Psi(\bar x_N)` minus
-        the best certified lower bound, NaN without a certificate: the metric ``success`` is
-        decided on), ``rel_gap`` (``gap / Delta0``), ``Delta0``, ``L``, ``mu``, ``M``, ``sigma2``.
 """
 
 _EXAMPLE = r"""
@@ -89,8 +89,41 @@ _EXAMPLE = r"""
 """
 
 
+_T_MAX_DOC = r"""    T_max : float, default 1e7
+        Cap on the inner-loop length :math:`T_k`.
+"""
+_PS_DOC = r"""    ps_weights : object or None
+        Inner prox-sliding weights (``p(t)``, ``theta(t)``); default
+        :class:`~xpsolve.solvers.sliding.LanPSWeights` (Lan's).
+"""
+_EXTRA_DOC = {
+    "rf-sgs": r"""    c_T : float, default 1
+        Inner-length factor of :class:`~xpsolve.solvers.sliding.RestartFree` (0.1 also works
+        well for stochastic oracles).
+""" + _T_MAX_DOC + _PS_DOC,
+    "rf-asgs": r"""    c_T : float, default 1
+        Inner-length factor: :math:`T_k = \lceil c_T\sqrt{\kappa_k}\rceil`.
+    eta0 : float or None
+        Initial smoothing :math:`\eta_0` (default :math:`\Delta_0/D_Y^2`).
+""" + _T_MAX_DOC,
+    "gs": r"""    param_set : {"auto", "A", "B"}
+        Lan's parameter set ("auto": A when ``maxiter`` is given, else B with a
+        1000-iteration limit).
+    Dt : float or None
+        Lan's :math:`\tilde D` (default :math:`\Delta_0/\mu`, inferred).
+""" + _T_MAX_DOC + _PS_DOC,
+    "m-sgs": r"""    c_N : float, default 2
+        Phase length factor, :math:`N_0 = \lceil c_N\sqrt{L/\mu}\rceil` (inferred default).
+    phases : int or None
+        Number of phases (default unlimited: ``maxiter`` defaults to ``phases * N0`` or
+        ``100 N0``).
+""" + _T_MAX_DOC + _PS_DOC,
+}
+
+
 def _doc(summary, body, method):
-    return summary + body + _COMMON_DOC + _REFS + _EXAMPLE.format(method=method)
+    return (summary + body + _COMMON_DOC + _EXTRA_DOC[method] + _REFS
+            + _EXAMPLE.format(method=method))
 
 
 def minimize_rfsgs(fun, x0, *, args=(), xp=None, callback=None, jac=None, composite=None,

@@ -58,6 +58,18 @@ class Subgradient:
     sigma2 : float, optional
         Variance bound :math:`\sigma^2` of the stochastic oracle (estimated from 200 draws at
         ``x0`` when ``None`` and ``stochastic``).
+
+    Examples
+    --------
+    :math:`h(x) = \|x\|_1` with the subgradient :math:`\mathrm{sign}(x)` (norm at most
+    :math:`\sqrt n`, so :math:`M = 2\sqrt n`):
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import Chi, CompositeProblem, Subgradient
+    >>> h = Subgradient(np.sign, lambda x: float(np.abs(x).sum()), M=2 * np.sqrt(3))
+    >>> h.subgrad(np.array([1.0, -2.0, 0.0]), xp=np)
+    array([ 1., -1.,  0.])
+    >>> cp = CompositeProblem(chi=Chi(1.0), h=h, L=1.0)   # options={"composite": cp}
     """
 
     structure = None  # no fused kernel
@@ -79,7 +91,7 @@ class Subgradient:
         return self._value(x)
 
     def draw(self, rng, T):
-        """Randomness for ``T`` inner steps (passed back to :meth:`subgrad`)."""
+        """Randomness for ``T`` inner steps (passed back to ``subgrad``)."""
         return [rng] * T if self.stochastic else None
 
     def subgrad(self, x, draw=None, *, xp):
@@ -114,6 +126,18 @@ class BoxBilinear:
     -----
     Prox function :math:`W(y) = \|y - y_0\|^2/2` with :math:`y_0` the box centre, so
     :math:`D_Y^2 = m (hi - lo)^2 / 8`.
+
+    Examples
+    --------
+    :math:`h(x) = \|Kx\|_1 = \max_{y \in [-1, 1]^m} \langle Kx, y\rangle`:
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import BoxBilinear
+    >>> K = np.array([[1.0, -1.0], [0.0, 2.0]])
+    >>> h = BoxBilinear(K, lower=-1.0, upper=1.0).bind(np.zeros(2), xp=np)
+    >>> x = np.array([1.0, 1.0])
+    >>> float(h.value(x, xp=np)), h.subgrad(x, xp=np)      # ||Kx||_1 and K^T y*(x)
+    (2.0, array([-1.,  3.]))
     """
 
     structure = "dense"
@@ -221,6 +245,15 @@ class TotalVariation1D(BoxBilinear):
     :math:`2\lambda\sqrt n` (a safe bound). Minibatches sample difference rows:
     :math:`H = \lambda\frac{n-1}{|S|}\sum_{j\in S} D_j^\top \mathrm{sign}(D_j x)`.
 
+    Parameters
+    ----------
+    lam : float
+        Weight :math:`\lambda \ge 0`.
+    batch : int or None
+        Minibatch size of the stochastic oracle (``None``: exact subgradients).
+    M, sigma2 : float, optional
+        As in :class:`BoxBilinear`.
+
     Examples
     --------
     >>> import numpy as np
@@ -294,9 +327,18 @@ class Hinge(BoxBilinear):
         Features (one example per row), in the namespace of ``x0``.
     c : array of shape (N,)
         Labels in {-1, +1}.
-    batch, norm_K, M, sigma2
+    batch, norm_K, M, sigma2 : int or float, optional
         As in :class:`BoxBilinear`; default ``M = 2 max_i ||w_i||`` (a bound on every
         (minibatch) subgradient's norm, times 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import Hinge
+    >>> W, c = np.eye(2), np.array([1.0, -1.0])
+    >>> h = Hinge(W, c).bind(np.zeros(2), xp=np)
+    >>> float(h.value(np.array([2.0, 0.0]), xp=np))   # (max(0, 1 - 2) + max(0, 1 - 0)) / 2
+    0.5
     """
 
     def __init__(self, W, c, *, batch=None, norm_K=None, M=None, sigma2=None):
@@ -341,6 +383,18 @@ class Bilinear:
     Notes
     -----
     :math:`y^*_\eta(x) = \operatorname{prox}_{J/\eta}(y_0 + Kx/\eta)`.
+
+    Examples
+    --------
+    :math:`h(x) = \|x\|_1 = \max_{y \in [-1, 1]^n} \langle x, y\rangle` (:math:`K = I`,
+    :math:`J` the indicator of the box, whose prox is a clip):
+
+    >>> import numpy as np
+    >>> from xpsolve.solvers.sliding import Bilinear
+    >>> h = Bilinear(np.eye(3), lambda v, t: np.clip(v, -1.0, 1.0),
+    ...              lambda x: float(np.abs(x).sum()), D_Y2=1.5, norm_K=1.0)
+    >>> h.ystar_eta(np.array([0.05, -2.0, 0.0]), 0.1, xp=np)   # smoothed maximiser
+    array([ 0.5, -1. ,  0. ])
     """
 
     structure = None

@@ -34,9 +34,25 @@ __all__ = ["Step", "LanPSWeights", "LanSetA", "LanSetB", "MultiPhase", "RestartF
 class Step:
     """Parameters of one outer iteration.
 
-    gamma : averaging weight; beta : prox weight of the inner model; T : number of inner
-    steps; eta : smoothing parameter (RF-ASGS) or None; restart : start a new phase at this
-    iteration (the prox-centre is reset to the aggregated point).
+    Parameters
+    ----------
+    gamma : float
+        Averaging weight.
+    beta : float
+        Prox weight of the inner model.
+    T : int
+        Number of inner steps.
+    eta : float or None
+        Smoothing parameter (RF-ASGS) or ``None``.
+    restart : bool
+        Start a new phase at this iteration (the prox-centre is reset to the aggregated
+        point).
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import Step
+    >>> Step(gamma=0.5, beta=1.0, T=3)
+    Step(gamma=0.5, beta=1.0, T=3, eta=None, restart=False)
     """
 
     gamma: float
@@ -78,6 +94,14 @@ class LanPSWeights:
 
     Equivalently :math:`P_t = \prod_{i\le t} p_i/(1+p_i) = 2/((t+1)(t+2))` and
     :math:`\theta_t = (P_{t-1} - P_t)/((1 - P_t) P_{t-1})`; :math:`\theta_1 = 1`.
+    A replacement (option ``ps_weights``) is any object with ``p(t)`` and ``theta(t)``.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import LanPSWeights
+    >>> w = LanPSWeights()
+    >>> w.p(2), w.theta(1), LanPSWeights.P(1)
+    (1.0, 1.0, 0.3333333333333333)
     """
 
     def p(self, t):
@@ -107,6 +131,12 @@ class LanSetA:
         (inferred default).
     T_max : float
         Cap on :math:`T_k`.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import LanSetA
+    >>> LanSetA(N=10).start(L=1.0, mu=0.1, M2=4.0, Delta0=1.0, maxiter=10).step(1)
+    Step(gamma=1.0, beta=2.0, T=4, eta=None, restart=False)
     """
 
     def __init__(self, N=None, Dt=None, T_max=1e7):
@@ -130,6 +160,19 @@ class LanSetB:
 
     :math:`\gamma_k = 3/(k+2)`, :math:`T_k = \lceil (M^2+\sigma^2)(k+1)^3/(\tilde D L^2)\rceil`,
     :math:`\beta_k = 9L(1 - P_{T_k})/(2(k+1))` with :math:`P_T = 2/((T+1)(T+2))`.
+
+    Parameters
+    ----------
+    Dt : float, optional
+        Lan's scale :math:`\tilde D` (default :math:`\Delta_0/\mu`, inferred).
+    T_max : float
+        Cap on :math:`T_k`.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import LanSetB
+    >>> LanSetB().start(L=1.0, mu=0.1, M2=4.0, Delta0=1.0).step(1)
+    Step(gamma=1.0, beta=2.1, T=4, eta=None, restart=False)
     """
 
     def __init__(self, Dt=None, T_max=1e7):
@@ -165,6 +208,16 @@ class MultiPhase:
         default: unlimited (``maxiter`` decides).
     T_max : float
         Cap on :math:`T_k`.
+
+    Examples
+    --------
+    With :math:`L/\mu = 4`, phases of :math:`N_0 = \lceil 2\sqrt 4\rceil = 4` iterations;
+    iteration 5 opens phase 2 with a restart:
+
+    >>> from xpsolve.solvers.sliding import MultiPhase
+    >>> s = MultiPhase().start(L=1.0, mu=0.25, M2=0.0, Delta0=1.0)
+    >>> s.N0, s.phase(5), s.step(5).restart
+    (4, (2, 1), True)
     """
 
     def __init__(self, c_N=2.0, phases=None, T_max=1e7):
@@ -214,6 +267,13 @@ class RestartFree:
     beta_factor : float
         :math:`\beta = \text{beta\_factor}\cdot L\gamma` (default 1, the lower end of the
         admissible range).
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import RestartFree
+    >>> s = RestartFree().start(L=1.0, mu=0.25, M2=1.0, Delta0=1.0)
+    >>> s.gamma, s.step(1).T              # q = 1/2, gamma = q/(1+q); T_1 = ceil(9/2)
+    (0.3333333333333333, 5)
     """
 
     def __init__(self, c_T=1.0, T_max=1e7, beta_factor=1.0):
@@ -259,6 +319,15 @@ class RestartFreeSmoothing(RestartFree):
         Cap on :math:`T_k`.
     beta_factor : float
         As in :class:`RestartFree`.
+
+    Examples
+    --------
+    >>> from xpsolve.solvers.sliding import RestartFreeSmoothing
+    >>> s = RestartFreeSmoothing().start(L=1.0, mu=0.25, M2=0.0, Delta0=1.0, D_Y2=1.0,
+    ...                                  norm_K=1.0)
+    >>> step = s.step(1)
+    >>> round(step.eta, 6), step.T        # eta_1 = eta0 (1 - gamma), T_1 = ceil(sqrt(kappa_1))
+    (0.666667, 2)
     """
 
     def __init__(self, c_T=1.0, eta0=None, T_max=1e7, beta_factor=1.0):
