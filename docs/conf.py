@@ -69,9 +69,7 @@ else:
 nitpick_ignore_regex += [(r"py:.*", r"(torch|cupy|dask|distributed|array_api\w*|pylops|ot)(\..*)?")]
 nitpick_ignore = [("py:class", "optional"), ("py:class", "callable"),
                   ("py:class", "array"), ("py:class", "array-like"),
-                  # named in solver docstrings, without an API page of their own (plain text)
-                  ("py:class", "xpsolve._monitor.Monitor"),
-                  ("py:meth", "BilevelProblem.from_callables")]
+                  ]
 
 # MathJax 3, served locally when a copy is present (tools/check_docs.sh installs it with npm).
 _MATHJAX = os.path.join(HERE, "_mathjax", "node_modules", "mathjax", "es5", "tex-svg-full.js")

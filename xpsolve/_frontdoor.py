@@ -17,7 +17,7 @@ def wrap_callback(callback):
     """Validate ``callback`` and adapt SciPy's legacy ``callback(xk)`` form.
 
     A callable whose only parameter is named ``intermediate_result`` gets the
-    :class:`OptimizeResult`; any other one-argument callable gets ``x`` (SciPy's
+    :class:`xpsolve.OptimizeResult`; any other one-argument callable gets ``x`` (SciPy's
     rule, ``scipy.optimize._optimize._wrap_callback``). ``StopIteration`` passes through.
     """
     if callback is None:

@@ -88,7 +88,7 @@ class Monitor:
     disp : bool
         Print an aligned row per check point.
     callback : callable or None
-        ``callback(intermediate_result)``; an :class:`OptimizeResult` with ``x``,
+        ``callback(intermediate_result)``; an :class:`xpsolve.OptimizeResult` with ``x``,
         ``fun``, ``nit``, the metric and the extras, each meaning what the final
         result's keys mean. :class:`StopIteration` stops the run (status 99).
     columns : sequence of str
@@ -208,7 +208,7 @@ class Monitor:
     # ------------------------------------------------------------------ the result
     def finish(self, *, x, fun, nit, metric=None, backend=None, nfev=0, detail=None,
                **extra) -> OptimizeResult:
-        """Assemble the final :class:`OptimizeResult`; ``success`` iff status 0.
+        """Assemble the final :class:`xpsolve.OptimizeResult`; ``success`` iff status 0.
 
         The status is the one decided in the loop, then made honest against the
         *reported* values: a status-0 run whose final ``metric`` is not finite or

@@ -46,7 +46,7 @@ def bilevel_minimize(problem, x0=None, y0=None, method="lv-hba", *, options=None
     ----------
     problem : BilevelProblem
         The problem's oracles (:class:`xpsolve.BilevelProblem`, subclass it or
-        use :meth:`BilevelProblem.from_callables`). The iterates live in
+        use :meth:`xpsolve.BilevelProblem.from_callables`). The iterates live in
         ``problem.xp`` (NumPy, array_api_strict, torch, CuPy, ...).
     x0, y0 : array, optional
         Starting points, shapes ``(dim_x,)`` and ``(dim_y,)``; default

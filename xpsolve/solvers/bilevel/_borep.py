@@ -136,7 +136,7 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
     ----------
     problem : BilevelProblem
         Needs ``upper_grad``, ``lower_grad``, ``lower_hvp_yy``, ``lower_jvp_xy``
-        (:meth:`BilevelProblem.from_callables` fills the last two by finite
+        (:meth:`xpsolve.BilevelProblem.from_callables` fills the last two by finite
         differences, flagged in ``approximate_oracles``).
     x0, y0 : array
         Starts (validated by the front door).
@@ -183,7 +183,7 @@ def _solve_borep(problem, x0, y0, *, xp, callback=None, maxiter=1000, tol=None, 
     batch_size_upper, batch_size_lower, batch_size_hvp : int, optional
         Minibatch sizes for finite-sum problems (None: full objectives).
     check_every, history, disp, callback
-        Check points (:class:`xpsolve._monitor.Monitor`): non-finite ``x`` or
+        Check points (the shared check-point helper): non-finite ``x`` or
         ``y`` stops with status 3 and returns the last finite check point;
         ``callback(intermediate_result)`` gets ``x``, ``y``, ``fun`` =
         :math:`F(x, y)`, ``nit``, ``hypergrad_norm`` (exact, when the problem
