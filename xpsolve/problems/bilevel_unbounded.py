@@ -362,8 +362,9 @@ class TinyRNNHyperRep(_LibraryProblem):
 
 
 def get(name, *, xp=None, device=None, dtype=None, **params):
-    """Build problem ``name`` (``"double_well"`` or ``"tiny_rnn_hyperrep"``); the same as
-    :func:`xpsolve.problems.bilevel.get`, which reads the one problem registry.
+    """Build problem ``name`` (``"double_well"`` or ``"tiny_rnn_hyperrep"``).
+
+    The same as :func:`xpsolve.problems.bilevel.get`, which reads the one problem registry.
 
     Examples
     --------
