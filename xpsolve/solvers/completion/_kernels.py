@@ -18,8 +18,8 @@ from ._data import assemble, gather_rows
 
 _NB = "xpsolve.solvers.completion._numba_kernels"
 
-# sketched rows with a Cholesky pivot of the sketched Gram below SKETCH_REL * sqrt(max_j G_jj)
-# (cond(S A) >~ 1e7, cond(Gram) >~ 1e14) are solved exactly (same rule in the Numba twin)
+# a sketched Gram with a Cholesky pivot below SKETCH_REL * sqrt(max_j G_jj) (cond(S A) >~ 1e7)
+# is replaced by a QR of [S A; sqrt(lam) I] for that row (same rule in the Numba twin)
 SKETCH_REL = 1e-7
 
 
@@ -161,14 +161,23 @@ def _sketch_chunk(A, ch, x0, lam_c, bucket, sign, s, k, tol, maxit, xp, I):
         Lc = xp.linalg.cholesky(G)
         d = xp.linalg.diagonal(Lc)
         ok = (xp.min(d, axis=1) > floor) & xp.all(xp.isfinite(d), axis=1)
-    except Exception:   # a non-positive-definite Gram in the batch: QR of [S A; sqrt(lam) I]
-        root = xp.sqrt(lam_c)[:, None, None] * I
-        _q, R = xp.linalg.qr(xp.concat([SA, root], axis=1))
-        ok = xp.min(xp.abs(xp.linalg.diagonal(R)), axis=1) > floor
-        Lc = xp.matrix_transpose(R)
+    except Exception:   # a non-positive-definite Gram in the batch
+        Lc, ok = I + 0.0 * G, floor < floor
     Ls = xp.where(ok[:, None, None], Lc, I)
     Rinv = xp.matrix_transpose(xp.linalg.inv(Ls))          # M^{-1} = Rinv Rinv^T, R = L^T
     x_ss = xp.matmul(Rinv, xp.matmul(xp.matrix_transpose(Rinv), h_s[:, :, None]))[:, :, 0]
+    if not bool(xp.all(ok)):   # too ill-conditioned for the Gram: QR of [S A; sqrt(lam) I]
+        root = xp.sqrt(lam_c)[:, None, None] * I
+        Q, R = xp.linalg.qr(xp.concat([SA, root], axis=1))
+        dq = xp.abs(xp.linalg.diagonal(R))
+        okq = xp.min(dq, axis=1) > 1e-12 * xp.max(dq, axis=1)
+        use = okq & ~ok
+        Rs = xp.where(use[:, None, None], R, I)
+        Sb0 = xp.concat([Sb, 0.0 * Sb[:, :k]], axis=1)
+        xq = xp.linalg.solve(Rs, xp.matmul(xp.matrix_transpose(Q), Sb0[:, :, None]))[:, :, 0]
+        Rinv = xp.where(use[:, None, None], xp.linalg.inv(Rs), Rinv)
+        x_ss = xp.where(use[:, None], xq, x_ss)
+        ok = ok | okq
 
     def obj(x):
         res = xp.sum(A * x[:, None, :], axis=2) - ch.val

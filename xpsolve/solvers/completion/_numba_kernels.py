@@ -261,6 +261,42 @@ def _sketch_gram(indptr, idx, vals, F, i, bucket, sign, s, lam, SA, Sb, G, h, k)
 
 
 @njit(cache=True, nogil=True)
+def _sketch_qr(SA, Sb, lam, s, k, L, xs):
+    """Fallback for a sketched Gram too ill-conditioned for Cholesky: QR of [S A; sqrt(lam) I].
+
+    Writes L = R^T (lower) and the sketch-and-solve start xs = R^{-1} Q^T [S b; 0]; False
+    when diag(R) has min/max ratio <= 1e-12 (the row is then solved exactly).
+    """
+    aug = np.zeros((s + k, k))
+    aug[:s, :] = SA
+    rl = math.sqrt(lam)
+    for c in range(k):
+        aug[s + c, c] = rl
+    Q, R = np.linalg.qr(aug)
+    dmin, dmax = np.inf, 0.0
+    for c in range(k):
+        d = abs(R[c, c])
+        dmin = min(dmin, d)
+        dmax = max(dmax, d)
+    if not (dmin > 1e-12 * dmax):
+        return False
+    for c in range(k):
+        t = 0.0
+        for l in range(s):
+            t += Q[l, c] * Sb[l]
+        xs[c] = t
+    for c in range(k - 1, -1, -1):
+        t = xs[c]
+        for d2 in range(c + 1, k):
+            t -= R[c, d2] * xs[d2]
+        xs[c] = t / R[c, c]
+    for a in range(k):
+        for c in range(k):
+            L[a, c] = R[c, a] if c <= a else 0.0
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _sketch_nb(indptr, idx, vals, F, X0, lam, tol, maxit, bucket, sign, s, min_rows, out, iters):
     k = F.shape[1]
     G = np.empty((k, k))
@@ -292,10 +328,11 @@ def _sketch_nb(indptr, idx, vals, F, X0, lam, tol, maxit, bucket, sign, s, min_r
         # preconditioner: Cholesky L of the sketched Gram (S A)^T (S A) + lam I = R^T R
         # (L = R^T of the QR of [S A; sqrt(lam) I], up to signs); O(s k^2 + k^3/3)
         _sketch_gram(indptr, idx, vals, F, i, bucket, sign, s, lam[i], SA, Sb, G, h, k)
-        if not _chol_factor(G, k, SKETCH_REL):
+        if _chol_factor(G, k, SKETCH_REL):
+            _apply_prec(G, h, z, k)      # sketch-and-solve start x_s = (R^T R)^{-1} (S A)^T S b
+        elif not _sketch_qr(SA, Sb, lam[i], s, k, G, z):
             _exact_row(indptr, idx, vals, F, X0, i, lam[i], G, h, out, k)
             continue
-        _apply_prec(G, h, z, k)          # sketch-and-solve start x_s = (R^T R)^{-1} (S A)^T S b
         N = _gather(indptr, idx, vals, F, i, Ag, bg)
         x[:] = X0[i, :]
         if _row_obj(indptr, idx, vals, F, i, lam[i], z, k) < \
