@@ -77,6 +77,62 @@ def test_sketch_forward_error_bound(eps_tol):
     assert np.linalg.norm(x - xopt) <= math.sqrt(eps * (2 + eps)) * opt / smin + 1e-12
 
 
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_sketch_cholesky_factor_is_qr_r_factor(lam):
+    """The Numba sketch preconditioner (Cholesky of the sketched Gram) is the R of
+    QR([S A; sqrt(lam) I]) up to row signs, here on an ill-conditioned A (cond 1e4)."""
+    from xpsolve.solvers.completion import _numba_kernels as nk
+
+    rng = np.random.default_rng(3)
+    N, k = 120, 6
+    s = 4 * k
+    A = rng.standard_normal((N, k)) @ np.diag(np.geomspace(1, 1e4, k))
+    b = rng.standard_normal(N)
+    bucket, sign = rng.integers(0, s, N), rng.integers(0, 2, N) * 2.0 - 1.0
+    indptr, idx = np.array([0, N]), np.arange(N)
+    SA, Sb, G, h = np.empty((s, k)), np.empty(s), np.empty((k, k)), np.empty(k)
+    nk._sketch_gram(indptr, idx, b, A, 0, bucket, sign, s, lam, SA, Sb, G, h, k)
+    H = np.zeros((s, N))
+    H[bucket, np.arange(N)] = sign
+    np.testing.assert_allclose(SA, H @ A, rtol=1e-12, atol=1e-9)
+    assert nk._chol_factor(G, k, nk.SKETCH_REL)
+    R = np.linalg.qr(np.vstack([H @ A, math.sqrt(lam) * np.eye(k)]))[1]
+    np.testing.assert_allclose(np.abs(np.tril(G).T), np.abs(R), rtol=1e-8,
+                               atol=1e-8 * np.abs(R).max())
+    # a rank-deficient sketch is rejected (the row is then solved exactly)
+    A2 = A.copy()
+    A2[:, 1] = A2[:, 0]
+    nk._sketch_gram(indptr, idx, b, A2, 0, bucket, sign, s, 0.0, SA, Sb, G, h, k)
+    assert not nk._chol_factor(G, k, nk.SKETCH_REL)
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_sketch_falls_back_to_qr_when_gram_is_too_ill_conditioned(use_numba):
+    """cond(A) = 1e9: the sketched Gram's Cholesky is rejected (cond 1e18), the QR of the
+    sketch is used instead, and PCG still reaches the least-squares optimum."""
+    from xpsolve.solvers.completion import _numba_kernels as nk
+
+    rng = np.random.default_rng(4)
+    N, k = 200, 5
+    s = 4 * k
+    Q1 = np.linalg.qr(rng.standard_normal((N, k)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((k, k)))[0]
+    A = Q1 @ np.diag(np.geomspace(1, 1e-9, k)) @ Q2
+    b = A @ rng.standard_normal(k) + 1e-3 * rng.standard_normal(N)
+    opt = np.linalg.norm(A @ np.linalg.lstsq(A, b, rcond=None)[0] - b)
+    bucket, sign = rng.integers(0, s, N), rng.integers(0, 2, N) * 2.0 - 1.0
+    SA, Sb, G, h = np.empty((s, k)), np.empty(s), np.empty((k, k)), np.empty(k)
+    nk._sketch_gram(np.array([0, N]), np.arange(N), b, A, 0, bucket, sign, s, 0.0, SA, Sb, G, h,
+                    k)
+    assert not nk._chol_factor(G, k, nk.SKETCH_REL)
+    mod = nk if use_numba else gk
+    x, it = mod.rowsolve_sketch(_one_row_side(A, b, np), A, np.zeros((1, k)), np.zeros(1),
+                                tol=1e-14, maxit=50, bucket=bucket, sign=sign, s=s, min_rows=s,
+                                xp=np)
+    assert int(np.asarray(it)[0]) > 0          # ran PCG (not the exact fallback)
+    assert np.linalg.norm(A @ x[0] - b) <= opt * (1 + 1e-8)
+
+
 def test_factored_difference_is_exact():
     rng = np.random.default_rng(2)
     U1, V1, U2, V2 = (rng.standard_normal((s, 3)) for s in (20, 15, 20, 15))

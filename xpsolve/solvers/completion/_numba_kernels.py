@@ -113,26 +113,27 @@ def _exact_nb(indptr, idx, vals, F, X0, lam, out):
 
 
 @njit(cache=True, nogil=True)
-def _apply_prec(R, v, z, k):
-    """z = R^{-1} R^{-T} v (R upper triangular)."""
+def _apply_prec(L, v, z, k):
+    """z = (L L^T)^{-1} v (L lower triangular, the Cholesky factor of the sketched Gram)."""
     for i in range(k):
         t = v[i]
         for p in range(i):
-            t -= R[p, i] * z[p]
-        z[i] = t / R[i, i]
+            t -= L[i, p] * z[p]
+        z[i] = t / L[i, i]
     for i in range(k - 1, -1, -1):
         t = z[i]
         for p in range(i + 1, k):
-            t -= R[i, p] * z[p]
-        z[i] = t / R[i, i]
+            t -= L[p, i] * z[p]
+        z[i] = t / L[i, i]
 
 
 @njit(cache=True, nogil=True)
-def _pcg_row(A, b, N, lam, x, tol, maxit, R, use_prec, k, r, z, p, q):
+def _pcg_row(A, b, N, lam, x, tol, maxit, L, use_prec, k, r, z, p, q):
     """(Preconditioned) CG on the normal equations of the gathered rows A[:N], b[:N].
 
     Matrix-free: each step costs two matrix-vector products with A (O(N k), BLAS).
     Stops when ||r|| <= tol ||A^T b||, after ``maxit`` steps, or on breakdown.
+    ``L``: lower Cholesky factor of the preconditioner M = L L^T (used when ``use_prec``).
     """
     As = A[:N]
     bs = b[:N]
@@ -140,7 +141,7 @@ def _pcg_row(A, b, N, lam, x, tol, maxit, R, use_prec, k, r, z, p, q):
     thr = tol * math.sqrt(np.dot(h, h))
     r[:] = h - np.dot(As.T, np.dot(As, x)) - lam * x
     if use_prec:
-        _apply_prec(R, r, z, k)
+        _apply_prec(L, r, z, k)
     else:
         z[:] = r
     p[:] = z
@@ -157,7 +158,7 @@ def _pcg_row(A, b, N, lam, x, tol, maxit, R, use_prec, k, r, z, p, q):
         x += alpha * p
         r -= alpha * q
         if use_prec:
-            _apply_prec(R, r, z, k)
+            _apply_prec(L, r, z, k)
         else:
             z[:] = r
         rz_new = np.dot(r, z)
@@ -213,6 +214,89 @@ def _row_obj(indptr, idx, vals, F, i, lam, x, k):
 
 
 @njit(cache=True, nogil=True)
+def _chol_factor(G, k, rel):
+    """In-place lower Cholesky of G; False when a pivot d_j^2 <= rel^2 * max_j G_jj or is not finite."""
+    gmax = 0.0
+    for j in range(k):
+        gmax = max(gmax, G[j, j])
+    floor = rel * rel * gmax
+    for j in range(k):
+        s = G[j, j]
+        for p in range(j):
+            s -= G[j, p] * G[j, p]
+        if not (s > floor) or not math.isfinite(s):
+            return False
+        d = math.sqrt(s)
+        G[j, j] = d
+        for i in range(j + 1, k):
+            t = G[i, j]
+            for p in range(j):
+                t -= G[i, p] * G[j, p]
+            G[i, j] = t / d
+    return True
+
+
+# A sketched Gram whose Cholesky pivots fall below (SKETCH_REL * largest diagonal)^2 is
+# rejected and the row solved exactly: cond(S A) up to ~1/SKETCH_REL is accepted (the
+# Gram squares it; 1e-7 keeps cond(Gram) <~ 1e14, within double precision).
+SKETCH_REL = 1e-7
+
+
+@njit(cache=True, nogil=True)
+def _sketch_gram(indptr, idx, vals, F, i, bucket, sign, s, lam, SA, Sb, G, h, k):
+    """CountSketch of row i: SA = S A (s x k), Sb = S b; G = SA^T SA + lam I, h = SA^T Sb."""
+    SA[:, :] = 0.0
+    Sb[:] = 0.0
+    for l in range(indptr[i], indptr[i + 1]):
+        bk = bucket[l]
+        sg = sign[l]
+        rw = idx[l]
+        for c in range(k):
+            SA[bk, c] += sg * F[rw, c]
+        Sb[bk] += sg * vals[l]
+    G[:, :] = np.dot(SA.T, SA)
+    h[:] = np.dot(SA.T, Sb)
+    for c in range(k):
+        G[c, c] += lam
+
+
+@njit(cache=True, nogil=True)
+def _sketch_qr(SA, Sb, lam, s, k, L, xs):
+    """Fallback for a sketched Gram too ill-conditioned for Cholesky: QR of [S A; sqrt(lam) I].
+
+    Writes L = R^T (lower) and the sketch-and-solve start xs = R^{-1} Q^T [S b; 0]; False
+    when diag(R) has min/max ratio <= 1e-12 (the row is then solved exactly).
+    """
+    aug = np.zeros((s + k, k))
+    aug[:s, :] = SA
+    rl = math.sqrt(lam)
+    for c in range(k):
+        aug[s + c, c] = rl
+    Q, R = np.linalg.qr(aug)
+    dmin, dmax = np.inf, 0.0
+    for c in range(k):
+        d = abs(R[c, c])
+        dmin = min(dmin, d)
+        dmax = max(dmax, d)
+    if not (dmin > 1e-12 * dmax):
+        return False
+    for c in range(k):
+        t = 0.0
+        for l in range(s):
+            t += Q[l, c] * Sb[l]
+        xs[c] = t
+    for c in range(k - 1, -1, -1):
+        t = xs[c]
+        for d2 in range(c + 1, k):
+            t -= R[c, d2] * xs[d2]
+        xs[c] = t / R[c, c]
+    for a in range(k):
+        for c in range(k):
+            L[a, c] = R[c, a] if c <= a else 0.0
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _sketch_nb(indptr, idx, vals, F, X0, lam, tol, maxit, bucket, sign, s, min_rows, out, iters):
     k = F.shape[1]
     G = np.empty((k, k))
@@ -222,62 +306,39 @@ def _sketch_nb(indptr, idx, vals, F, X0, lam, tol, maxit, bucket, sign, s, min_r
     z = np.empty(k)
     p = np.empty(k)
     q = np.empty(k)
-    aug = np.empty((s + k, k))
-    sb = np.empty(s + k)
-    xs = np.empty(k)
+    SA = np.empty((s, k))
+    Sb = np.empty(s)
+    nmax = 0
+    for i in range(indptr.shape[0] - 1):
+        nmax = max(nmax, indptr[i + 1] - indptr[i])
+    Ag = np.empty((nmax, k))
+    bg = np.empty(nmax)
     for i in range(indptr.shape[0] - 1):
         N = indptr[i + 1] - indptr[i]
         iters[i] = 0
         if N == 0:
             out[i, :] = 0.0
             continue
-        if N < min_rows:
-            if N < k and lam[i] == 0.0:
-                out[i, :] = X0[i, :]
-            else:
-                _exact_row(indptr, idx, vals, F, X0, i, lam[i], G, h, out, k)
+        if N < k and lam[i] == 0.0:
+            out[i, :] = X0[i, :]
             continue
-        aug[:, :] = 0.0
-        sb[:] = 0.0
-        for l in range(indptr[i], indptr[i + 1]):
-            b = bucket[l]
-            sg = sign[l]
-            rw = idx[l]
-            for c in range(k):
-                aug[b, c] += sg * F[rw, c]
-            sb[b] += sg * vals[l]
-        rl = math.sqrt(lam[i])
-        for c in range(k):
-            aug[s + c, c] = rl
-        Q, R = np.linalg.qr(aug)
-        dmin, dmax = np.inf, 0.0
-        for c in range(k):
-            d = abs(R[c, c])
-            dmin = min(dmin, d)
-            dmax = max(dmax, d)
-        if not (dmin > 1e-12 * dmax):
+        if N < min_rows:
             _exact_row(indptr, idx, vals, F, X0, i, lam[i], G, h, out, k)
             continue
-        # sketch-and-solve start: R x = Q^T S b
-        for c in range(k):
-            t = 0.0
-            for l in range(s + k):
-                t += Q[l, c] * sb[l]
-            xs[c] = t
-        for c in range(k - 1, -1, -1):
-            t = xs[c]
-            for d2 in range(c + 1, k):
-                t -= R[c, d2] * xs[d2]
-            xs[c] = t / R[c, c]
+        # preconditioner: Cholesky L of the sketched Gram (S A)^T (S A) + lam I = R^T R
+        # (L = R^T of the QR of [S A; sqrt(lam) I], up to signs); O(s k^2 + k^3/3)
+        _sketch_gram(indptr, idx, vals, F, i, bucket, sign, s, lam[i], SA, Sb, G, h, k)
+        if _chol_factor(G, k, SKETCH_REL):
+            _apply_prec(G, h, z, k)      # sketch-and-solve start x_s = (R^T R)^{-1} (S A)^T S b
+        elif not _sketch_qr(SA, Sb, lam[i], s, k, G, z):
+            _exact_row(indptr, idx, vals, F, X0, i, lam[i], G, h, out, k)
+            continue
+        N = _gather(indptr, idx, vals, F, i, Ag, bg)
         x[:] = X0[i, :]
-        if _row_obj(indptr, idx, vals, F, i, lam[i], xs, k) < \
+        if _row_obj(indptr, idx, vals, F, i, lam[i], z, k) < \
                 _row_obj(indptr, idx, vals, F, i, lam[i], x, k):
-            x[:] = xs
-        Rc = np.ascontiguousarray(R)
-        Ag = np.empty((N, k))
-        bg = np.empty(N)
-        _gather(indptr, idx, vals, F, i, Ag, bg)
-        iters[i] = _pcg_row(Ag, bg, N, lam[i], x, tol, maxit, Rc, True, k, r, z, p, q)
+            x[:] = z
+        iters[i] = _pcg_row(Ag, bg, N, lam[i], x, tol, maxit, G, True, k, r, z, p, q)
         out[i, :] = x
 
 
