@@ -30,16 +30,7 @@ def _chol_solve(G, h, k):
             for p in range(j):
                 t -= G[i, p] * G[j, p]
             G[i, j] = t / d
-    for i in range(k):
-        t = h[i]
-        for p in range(i):
-            t -= G[i, p] * h[p]
-        h[i] = t / G[i, i]
-    for i in range(k - 1, -1, -1):
-        t = h[i]
-        for p in range(i + 1, k):
-            t -= G[p, i] * h[p]
-        h[i] = t / G[i, i]
+    _apply_prec(G, h, h, k)  # the two triangular solves, in place
     return True
 
 
@@ -114,7 +105,7 @@ def _exact_nb(indptr, idx, vals, F, X0, lam, out):
 
 @njit(cache=True, nogil=True)
 def _apply_prec(L, v, z, k):
-    """z = (L L^T)^{-1} v (L lower triangular, the Cholesky factor of the sketched Gram)."""
+    """z = (L L^T)^{-1} v (L lower triangular: a Cholesky factor); ``z`` may be ``v`` (in place)."""
     for i in range(k):
         t = v[i]
         for p in range(i):
