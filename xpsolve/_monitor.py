@@ -114,8 +114,6 @@ class Monitor:
         self.status = None
         self.detail = None
         self.nit = 0
-        self.n_checks = 0
-        self.last_metric = math.nan
         self.last_finite = None   # kwargs of the last check point whose values were finite
         self.t0 = time.perf_counter()
 
@@ -149,10 +147,9 @@ class Monitor:
         the callback's :class:`StopIteration` gives 99, ``nit >= maxiter`` gives 1.
         """
         self.nit = int(nit)
-        self.n_checks += 1
         m = to_float(_value(metric)) if metric is not None else math.nan
-        self.last_metric = m
-        need_fun = self.keep_history or self.report is not None or self.callback is not None
+        need_fun = (self.keep_history or self.report is not None
+                    or (self.callback is not None and nit > 0))  # no callback at x0
         fval = _value(fun) if (need_fun or fun is not None and not callable(fun)) else None
         f = to_float(fval) if fval is not None else math.nan
         bad = []
