@@ -114,6 +114,7 @@ class Monitor:
         self.status = None
         self.detail = None
         self.nit = 0
+        self.last_metric = math.nan  # the metric at the last check point (finite or not)
         self.last_finite = None   # kwargs of the last check point whose values were finite
         self.t0 = time.perf_counter()
 
@@ -148,6 +149,7 @@ class Monitor:
         """
         self.nit = int(nit)
         m = to_float(_value(metric)) if metric is not None else math.nan
+        self.last_metric = m
         need_fun = (self.keep_history or self.report is not None
                     or (self.callback is not None and nit > 0))  # no callback at x0
         fval = _value(fun) if (need_fun or fun is not None and not callable(fun)) else None
