@@ -99,3 +99,26 @@ def test_inconsistent_success_is_flagged(tmp_path):
     runs = [_run("s", 0, 1.0, 5, [(5, 1.0, 1e-3)])]  # success but 1e-3 > target 1e-8
     assert inconsistent_runs(runs) == runs
     assert "Inconsistent: 1 runs" in write_markdown(runs, tmp_path / "r.md").read_text()
+
+
+def test_figure_plots_against_oracle_calls_when_counted(tmp_path):
+    # three panels (time, iterations, oracle calls) when a run reports counters at its check
+    # points; two when none does (a sweep is then the oracle call)
+    from xpsolve.suite.report import _figure, _pyplot, write_plots
+
+    plt = _pyplot()
+    if plt is None:
+        pytest.skip("matplotlib is not installed")
+    counted = [_run("a", 0, 1.0, 2, [[1, 0.5, 1e-4, 7], [2, 1.0, 1e-9, 15]]),
+               _run("b", 0, 2.0, 2, [[1, 1.0, 1e-3, None], [2, 2.0, 1e-9, 40]])]
+    gk = ("ot/x", "tiny", '{"reg": 0.1}', "numpy")
+    fig = _figure(plt, gk, counted)
+    assert len(fig.axes) == 3 and fig.axes[2].get_xlabel() == "oracle calls"
+    xs = [[int(v) for v in line.get_xdata()] for line in fig.axes[2].lines
+          if line.get_marker() == "."]  # the dotted target line is not a run
+    assert xs == [[7, 15], [40]]  # points without a count are left out of that panel
+    plt.close(fig)
+    fig = _figure(plt, gk, [_run("a", 0, 1.0, 2, [[1, 0.5, 1e-4, None], [2, 1.0, 1e-9, None]])])
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    assert len(write_plots(counted, tmp_path)) == 1

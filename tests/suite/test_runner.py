@@ -40,8 +40,9 @@ def test_run_one_record_is_plain_and_consistent():
     # additive cost: the plan a b^T is reached; success is verified on the host
     assert rec["metrics"]["plan_err"] < 1e-12
     assert rec["key_metric"] == "marginal_err" and rec["key_value"] <= rec["target"]
-    nits, times, values = zip(*rec["curve"])
+    nits, times, values, calls = zip(*rec["curve"])
     assert list(nits) == list(range(1, rec["nit"] + 1))  # check_every=1: one point per sweep
+    assert set(calls) == {None}  # Sinkhorn reports no counters: a sweep is its oracle call
     assert all(t2 >= t1 for t1, t2 in zip(times, times[1:]))
     assert rec["time_s"] >= times[-1] and rec["time_s"] <= rec["wall_s"]
     assert values[-1] <= 1e-12
@@ -205,3 +206,28 @@ def test_missing_peer_library_is_skipped_with_reason():
         assert rec["status"] == "error" and "fake-lib" in rec["message"]
     finally:
         _PEERS.pop((peer.family, peer.name))
+
+
+@pytest.mark.parametrize("problem,solver,family", [
+    ("constrained/hs6", "adasketch", "minimize"),
+    ("bilevel/p4_double_well", "bo-rep", "bilevel"),
+    ("bilevel/p2_lvhba_toy", "lv-hba", "bilevel"),
+])
+def test_curve_records_oracle_calls(problem, solver, family):
+    # the fourth entry of each curve point counts the oracle calls so far: it grows along
+    # the run and ends at the counters of the returned result
+    rec = run_one(RunSpec(problem, "tiny" if family == "bilevel" else "small", 0, solver,
+                          family, options={"maxiter": 30}, warmup=False))
+    assert rec["status"] != "error", rec["message"]
+    calls = [p[3] for p in rec["curve"]]
+    assert len(calls) >= 3 and all(c is not None and c > 0 for c in calls)
+    assert all(b >= a for a, b in zip(calls, calls[1:])) and calls[-1] > calls[0]
+
+
+def test_oracle_calls_of_results():
+    from xpsolve.suite.runner import oracle_calls
+
+    assert oracle_calls({"nfev": 4, "njev": 3, "nhev": 0, "nit": 9}) == 7
+    assert oracle_calls({"n_calls": {"upper_grad": 2, "lower_grad": 5}, "nfev": 1}) == 7
+    assert oracle_calls({"nfev": 0}) is None and oracle_calls({"x": 1}) is None
+    assert oracle_calls(None) is None

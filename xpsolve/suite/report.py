@@ -94,7 +94,8 @@ def time_to_target(curve, target):
     """
     if target is None:
         return None
-    for _, t, v in curve:
+    for point in curve:  # [nit, time_s, value] or [nit, time_s, value, calls]
+        t, v = point[1], point[2]
         if v is not None and not math.isnan(v) and v <= target:
             return t
     return None
@@ -261,7 +262,7 @@ def _curve_groups(runs):
 
 
 def write_plots(runs, outdir) -> list:
-    """Plot the curves of each group (metric vs time and vs iterations, log scale).
+    """Plot the curves of each group (metric vs time, iterations and oracle calls, log scale).
 
     Returns the written files, or ``[]`` when matplotlib is not installed.
     """
@@ -280,29 +281,44 @@ def write_plots(runs, outdir) -> list:
     return files
 
 
+def _has_calls(rs) -> bool:
+    """Whether some run of the group reports oracle calls at two or more check points."""
+    return any(sum(len(p) > 3 and p[3] is not None for p in r["curve"]) >= 2 for r in rs)
+
+
 def _figure(plt, gk, rs):
-    """The two-panel convergence figure of one group (metric vs time, vs iterations)."""
-    fig, (ax_t, ax_n) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    """The convergence figure of one group: metric vs solver time, vs iterations and,
+    when the solvers report evaluation counters, vs oracle calls."""
+    calls = _has_calls(rs)
+    fig, axes = plt.subplots(1, 3 if calls else 2, figsize=(14 if calls else 10, 4),
+                             constrained_layout=True)
+    ax_t, ax_n = axes[0], axes[1]
     colors = {}
     for r in rs:
         name = _variant(r)
         color = colors.setdefault(name, f"C{len(colors) % 10}")
-        pts = [(n, t, v) for n, t, v in r["curve"] if v is not None and v > 0]
+        pts = [p for p in r["curve"] if p[2] is not None and p[2] > 0]
         if not pts:
             continue
-        n, t, v = zip(*pts)
         label = name if name not in [ln.get_label() for ln in ax_t.lines] else None
-        ax_t.plot(t, v, color=color, lw=1, marker=".", ms=3, label=label)
-        ax_n.plot(n, v, color=color, lw=1, marker=".", ms=3)
+        style = dict(color=color, lw=1, marker=".", ms=3)
+        ax_t.plot([p[1] for p in pts], [p[2] for p in pts], label=label, **style)
+        ax_n.plot([p[0] for p in pts], [p[2] for p in pts], **style)
+        if calls:
+            cp = [p for p in pts if len(p) > 3 and p[3] is not None]
+            axes[2].plot([p[3] for p in cp], [p[2] for p in cp], **style)
     metric = rs[0].get("curve_metric") or "value"
     target = rs[0].get("target") if metric == rs[0].get("key_metric") else None
-    for ax, xlabel in ((ax_t, "solver time [s]"), (ax_n, "iterations")):
+    xlabels = ["solver time [s]", "iterations"] + (["oracle calls"] if calls else [])
+    for ax, xlabel in zip(axes, xlabels):
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         if target:
             ax.axhline(target, color="k", ls=":", lw=0.8)
     ax_t.set_xscale("log")
+    if calls:
+        axes[2].set_xscale("log")
     ax_t.legend(fontsize=8)
     problem, size, _, backend = gk
     plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
@@ -387,8 +403,10 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
                 parts.append(f"<figure><img alt='convergence on {esc(problem)}' "
                              f"src='data:image/png;base64,{data}'><figcaption>{esc(problem)}: "
                              f"{esc(groups[gk][0].get('curve_metric') or 'value')} against solver "
-                             "time (left) and iterations (right); dotted line: the target."
-                             "</figcaption></figure>")
+                             "time, iterations"
+                             + (" and oracle calls (sum of the evaluation counters the "
+                                "solvers report)" if _has_calls(groups[gk]) else "")
+                             + "; dotted line: the target.</figcaption></figure>")
     if skips:
         parts.append("<h2>Skipped combinations</h2>")
         parts.append(_html_table(["problem", "size", "solver", "backend", "reason"],

@@ -19,7 +19,7 @@ import warnings
 from ..backends import synchronize
 from .plan import RunSpec
 
-__all__ = ["run_one", "Recorder", "namespace_for", "error_record"]
+__all__ = ["run_one", "Recorder", "namespace_for", "error_record", "oracle_calls"]
 
 # (family, solver, problem, backend, options) already warmed up in this process
 _WARMED: set = set()
@@ -58,14 +58,46 @@ def _solver_options(spec) -> dict:
     return opts
 
 
+#: Evaluation counters that solvers and peers report (SciPy names plus ``ngev``/``nkev``).
+ORACLE_COUNTERS = ("nfev", "njev", "nhev", "ngev", "nkev", "ncev", "ncjev")
+
+
+def oracle_calls(res):
+    """Oracle calls a (intermediate or final) result reports, or ``None`` without counters.
+
+    The sum of the per-oracle counts in ``n_calls`` (bilevel solvers) when present, else
+    the sum of the SciPy-style counters among :data:`ORACLE_COUNTERS`; a total of 0 (a
+    solver that counts nothing reports ``nfev=0``) is ``None``. Solvers whose iteration
+    costs a fixed number of oracle calls (Sinkhorn sweeps, AltMin, PGD, SubGM) report no
+    counters: their curve against iterations is their curve against calls.
+
+    Examples
+    --------
+    >>> oracle_calls({"nfev": 3, "njev": 2}), oracle_calls({"n_calls": {"upper_grad": 4}})
+    (5, 4)
+    >>> oracle_calls({"nit": 10}) is None, oracle_calls({"nfev": 0}) is None
+    (True, True)
+    """
+    try:
+        calls = res.get("n_calls")
+        if isinstance(calls, dict) and calls:
+            total = sum(int(v) for v in calls.values())
+        else:
+            total = sum(int(res[k]) for k in ORACLE_COUNTERS if res.get(k) is not None)
+        return int(total) if total > 0 else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 class Recorder:
     """Callback that records the convergence curve on a clock paused while it records.
 
     ``time_s`` accumulates only the time spent in the solver between callback
     invocations (plus the stretch after the last one, see :meth:`stop`). Each call
-    appends ``[nit, time_s, value]``, where ``value`` is the first of ``metrics``
+    appends ``[nit, time_s, value, calls]``, where ``value`` is the first of ``metrics``
     that the first (intermediate or final) result reports; ``"subopt"`` means
-    ``fun - f_opt``. Past ``timeout`` seconds of wall time it raises
+    ``fun - f_opt``; each point gets a fourth entry, :func:`oracle_calls` of the result
+    (``None`` when the solver reports no counters). Past ``timeout`` seconds of wall time it raises
     :class:`StopIteration` and sets ``timed_out``.
     """
 
@@ -121,7 +153,8 @@ class Recorder:
         self.time_s += now - self._mark
         try:
             nit = int(intermediate_result.get("nit", len(self.curve)))
-            self.curve.append([nit, self.time_s, self.value(intermediate_result)])
+            self.curve.append([nit, self.time_s, self.value(intermediate_result),
+                               oracle_calls(intermediate_result)])
             if self.timeout is not None and now - self._t0 > self.timeout:
                 self.timed_out = True
                 raise StopIteration
@@ -213,7 +246,7 @@ def run_one(spec) -> dict:
         excluded); ``wall_s``; ``warmup_s``; ``metrics`` (dict of floats);
         ``key_metric``/``key_value``/``target`` (the problem's success metric,
         its value and tolerance); ``curve_metric`` and ``curve`` (list of
-        ``[nit, time_s, value]``); ``timed_out``; ``error`` (traceback text);
+        ``[nit, time_s, value, calls]``, ``calls`` as :func:`oracle_calls`); ``timed_out``; ``error`` (traceback text);
         ``warnings``; worker ``pid``, ``host``, ``threads``; timestamps.
 
     Examples
@@ -253,10 +286,12 @@ def run_one(spec) -> dict:
                 recorder.metric = key if key in metrics else None
             last = (metrics[key] if recorder.metric == key and key in metrics
                     else recorder.value(result))
+            calls = oracle_calls(result)
             if curve and curve[-1][0] == int(result.nit):
-                curve[-1] = [int(result.nit), curve[-1][1], last]
+                curve[-1] = [int(result.nit), curve[-1][1], last,
+                             calls if calls is not None else curve[-1][3]]
             else:
-                curve.append([int(result.nit), recorder.time_s, last])
+                curve.append([int(result.nit), recorder.time_s, last, calls])
             rec["curve_metric"] = recorder.metric
             timed_out = recorder.timed_out and int(result.status) == 99
             rec.update(
@@ -270,7 +305,8 @@ def run_one(spec) -> dict:
                 key_metric=problem.success_metric,
                 key_value=_clean(metrics.get(problem.success_metric, math.nan)),
                 target=float(problem.success_tol), timed_out=timed_out,
-                curve=[[int(n), float(t), _clean(v)] for n, t, v in curve])
+                curve=[[int(n), float(t), _clean(v), None if c is None else int(c)]
+                       for n, t, v, c in curve])
         except Exception as exc:  # a failing run is data, not a crash
             rec.update(status="error", message=f"{type(exc).__name__}: {exc}",
                        error=traceback.format_exc()[-4000:])

@@ -7,7 +7,8 @@ keeps every run it finished, and ``--resume`` skips the keys already stored.
 Tables
 ------
 ``runs``   one row per run; ``key`` (primary key) is :attr:`RunSpec.key`.
-``curve``  ``(run_key, idx, nit, time_s, value)``: the convergence curve.
+``curve``  ``(run_key, idx, nit, time_s, value, calls)``: the convergence curve
+           (``calls``: oracle calls so far when the solver reports counters, else NULL).
 ``meta``   ``(session, name, value)``: versions, platform, CPU count, git hash
            of each suite invocation (``session``).
 ``skips``  ``(session, problem, size, solver, backend, reason)``: combinations
@@ -40,7 +41,7 @@ _JSON = {name for name, typ in RUN_COLUMNS if typ == "JSON"}
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs ({", ".join(f'"{n}" {t}' for n, t in RUN_COLUMNS)});
 CREATE TABLE IF NOT EXISTS curve (run_key TEXT NOT NULL REFERENCES runs(key), idx INTEGER NOT NULL,
-    nit INTEGER, time_s REAL, value REAL, PRIMARY KEY (run_key, idx));
+    nit INTEGER, time_s REAL, value REAL, calls INTEGER, PRIMARY KEY (run_key, idx));
 CREATE TABLE IF NOT EXISTS meta (session TEXT NOT NULL, name TEXT NOT NULL, value TEXT,
     PRIMARY KEY (session, name));
 CREATE TABLE IF NOT EXISTS skips (session TEXT, problem TEXT, size TEXT, solver TEXT,
@@ -65,9 +66,9 @@ class Store:
     >>> import tempfile, os
     >>> with tempfile.TemporaryDirectory() as d:
     ...     with Store(os.path.join(d, "results.sqlite")) as store:
-    ...         store.add_run({"key": "k1", "problem": "p", "curve": [[1, 0.1, 1e-3]]})
+    ...         store.add_run({"key": "k1", "problem": "p", "curve": [[1, 0.1, 1e-3, 12]]})
     ...         store.keys(), store.curve("k1")
-    ({'k1'}, [(1, 0.1, 0.001)])
+    ({'k1'}, [(1, 0.1, 0.001, 12)])
     """
 
     def __init__(self, path, *, lock=False):
@@ -83,6 +84,9 @@ class Store:
         try:
             self.con.executescript(_SCHEMA)
             self.con.execute("SELECT count(*) FROM runs").fetchone()
+            cols = {row[1] for row in self.con.execute("PRAGMA table_info(curve)")}
+            if "calls" not in cols:  # a store written before oracle calls were recorded
+                self.con.execute("ALTER TABLE curve ADD COLUMN calls INTEGER")
         except Exception:
             self.close()
             raise
@@ -163,8 +167,10 @@ class Store:
         with self._transaction() as con:
             con.execute(f"INSERT INTO runs ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) "
                         f"VALUES ({', '.join('?' * len(names))})", values)
-            con.executemany("INSERT INTO curve (run_key, idx, nit, time_s, value) VALUES (?, ?, ?, ?, ?)",
-                            [(rec["key"], i, n, t, v) for i, (n, t, v) in enumerate(curve)])
+            con.executemany(
+                "INSERT INTO curve (run_key, idx, nit, time_s, value, calls) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(rec["key"], i, *_point(c)) for i, c in enumerate(curve)])
 
     def add_meta(self, session: str, meta: dict) -> None:
         with self._transaction() as con:
@@ -179,7 +185,7 @@ class Store:
 
     def runs(self, keys=None, *, curves=True) -> list:
         """Stored runs as dicts (JSON columns decoded, ``rowid_`` and, with ``curves``,
-        ``curve`` as lists ``[nit, time_s, value]``), optionally only ``keys``, in row order."""
+        ``curve`` as lists ``[nit, time_s, value, calls]``), optionally only ``keys``, in row order."""
         cur = self.con.execute("SELECT rowid AS rowid_, * FROM runs ORDER BY rowid")
         cols = [d[0] for d in cur.description]
         out = []
@@ -193,17 +199,17 @@ class Store:
             out.append(d)
         if curves:
             by_key = {}
-            for k, n, t, v in self.con.execute(
-                    "SELECT run_key, nit, time_s, value FROM curve ORDER BY run_key, idx"):
-                by_key.setdefault(k, []).append([n, t, math.nan if v is None else v])
+            for k, n, t, v, c in self.con.execute(
+                    "SELECT run_key, nit, time_s, value, calls FROM curve ORDER BY run_key, idx"):
+                by_key.setdefault(k, []).append([n, t, math.nan if v is None else v, c])
             for d in out:
                 d["curve"] = by_key.get(d["key"], [])
         return out
 
     def curve(self, key: str) -> list:
-        """The curve of run ``key``: list of ``(nit, time_s, value)``."""
+        """The curve of run ``key``: list of ``(nit, time_s, value, calls)``."""
         return [tuple(r) for r in self.con.execute(
-            "SELECT nit, time_s, value FROM curve WHERE run_key = ? ORDER BY idx", (key,))]
+            "SELECT nit, time_s, value, calls FROM curve WHERE run_key = ? ORDER BY idx", (key,))]
 
     def meta(self, session: str | None = None) -> dict:
         """Meta rows of ``session`` (default: the latest session)."""
@@ -213,6 +219,13 @@ class Store:
                 return {}
             session = row[0]
         return dict(self.con.execute("SELECT name, value FROM meta WHERE session = ?", (session,)))
+
+
+def _point(c) -> tuple:
+    """A curve point ``(nit, time_s, value[, calls])`` as the four curve columns."""
+    if len(c) not in (3, 4):
+        raise ValueError(f"a curve point is (nit, time_s, value[, calls]), got {c!r}")
+    return (*c[:3], c[3] if len(c) == 4 else None)
 
 
 def _sql(v):

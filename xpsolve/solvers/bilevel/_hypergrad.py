@@ -230,7 +230,7 @@ def bilevel_loop(method, oracles, state, step, *, xp, maxiter, tol, check_every,
     status 3 (the last finite check point is returned); the metric is the exact hypergradient norm :math:`\|\nabla\Phi(x)\|` when the
     problem provides ``hypergrad`` (else none, and ``tol`` must be None); the
     callback receives ``x``, ``y``, ``fun`` = :math:`F(x, y)`, ``nit``,
-    ``hypergrad_norm`` and ``extras_fn(state)``.
+    ``hypergrad_norm``, ``n_calls`` (oracle calls so far) and ``extras_fn(state)``.
 
     Returns ``(state, monitor, final_metric)``.
     """
@@ -261,8 +261,9 @@ def bilevel_loop(method, oracles, state, step, *, xp, maxiter, tol, check_every,
                 break
             extras = extras_fn(state) if extras_fn else {}
             ok_metric = metric_of(x) if need_metric else None
+            # oracle counts are taken before the check point evaluates F for the callback
             stop = mon.check(nit, x=x, fun=lambda x=x, y=y: P.upper_value(x, y), y=y,
-                             metric=ok_metric, **extras)
+                             metric=ok_metric, n_calls=dict(oracles.counts), **extras)
             if mon.status != 3:
                 kept = state
             if stop:

@@ -75,7 +75,8 @@ def _solve_lvhba(problem, x0, y0, *, xp, callback=None, maxiter=1000, alpha=0.01
                 cfg.watch_cap(new)
             st = new
             if mon.check(nit, x=new.x, fun=lambda s=new: cfg.P.upper_value(s.x, s.y),
-                         metric=resid, y=new.y, z=new.z, theta=new.theta,
+                         metric=resid, n_calls=dict(cfg.P.counts), y=new.y, z=new.z,
+                         theta=new.theta,
                          multipliers=new.lam, c_k=new.c,
                          ll_gap=lambda s=new: _gap(cfg, s, s.lb),
                          maxcv=lambda s=new: _maxcv(cfg, s)) or mon.stopped:

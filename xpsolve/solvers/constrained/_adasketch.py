@@ -406,7 +406,7 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         if mon.due(st.nit) and mon.check(
                 st.nit, x=st.pt.x, fun=st.pt.f, metric=st.kkts[-1], multipliers=st.pt.lam,
                 alpha=st.alpha, mu=st.mu, nu=st.nu, delta=st.delta, inner_steps=st.steps_it,
-                inner_flops=st.flops_it, merit=st.merit):
+                inner_flops=st.flops_it, merit=st.merit, **_counters(cfg.oracle)):
             break
         stop = _step(cfg, st)
         if stop is not None:
@@ -873,14 +873,19 @@ def _after_step(cfg, st, s):
     return None
 
 
+def _counters(oracle) -> dict:
+    """The evaluation counters a check point and the final result report."""
+    return dict(nfev=oracle.nfev, njev=oracle.njev, nhev=oracle.nhev, ncev=oracle.ncev,
+                ncjev=oracle.ncjev)
+
+
 def _finish(cfg, st, mon):
     xp, pt = cfg.xp, st.pt
     maxcv = float(xp.max(xp.abs(pt.c))) if pt is not None and cfg.m > 0 else math.nan
     return mon.finish(
         x=pt.x if pt is not None else cfg.x0, fun=pt.f if pt is not None else math.nan,
-        nit=st.nit, metric=st.kkts[-1] if st.kkts else math.nan, nfev=cfg.oracle.nfev,
-        njev=cfg.oracle.njev, nhev=cfg.oracle.nhev, ncev=cfg.oracle.ncev,
-        ncjev=cfg.oracle.ncjev, multipliers=pt.lam if pt is not None else cfg.lam0,
+        nit=st.nit, metric=st.kkts[-1] if st.kkts else math.nan, **_counters(cfg.oracle),
+        multipliers=pt.lam if pt is not None else cfg.lam0,
         kkt_path=st.kkts, maxcv=maxcv, n_inner=st.n_inner, inner_steps=st.inner_steps,
         inner_flops=st.inner_flops, alphas=st.alphas, mu=st.mu, nu=st.nu, delta=st.delta,
         n_inner_capped=st.n_capped, n_inner_fallback=st.n_fallback, operator=st.mode,
