@@ -11,6 +11,7 @@ expected squared error of randomized Kaczmarz with row-norm sampling contracts b
 
     python benchmarks/bench_pde_inner.py                 # N = 4, 8, 16, 32, 64
     python benchmarks/bench_pde_inner.py --sizes 8,16 --budget 2e6
+    python -m benchmarks bench_pde_inner                 # the asv-style InnerSolverFlops
 
 Flops are counted as in the solver (2 nnz per K-matvec; Kaczmarz: the touched
 entries of the row and of ``K K_i``); they are deterministic, so this benchmark
@@ -59,7 +60,7 @@ def spectral(op):
     return smin, smax
 
 
-def run_sketch(op, b, sketch, budget, seed=0):
+def run_sketch(op, b, sketch, budget, seed=0, levels=LEVELS):
     """Flops and steps at which ``||r|| / ||b||`` first falls below each level."""
     rng = np.random.default_rng(seed)
     z = np.zeros_like(b)
@@ -67,7 +68,7 @@ def run_sketch(op, b, sketch, budget, seed=0):
     bn = float(np.linalg.norm(b))
     steps, flops = 0, 0.0
     out = {}
-    for lev in LEVELS:
+    for lev in levels:
         left = int(budget - steps)
         if left > 0:
             z, r, k, fl = sketch_solve(op, z, r, b, lev * bn, left, sketch=sketch, rng=rng,
@@ -80,14 +81,37 @@ def run_sketch(op, b, sketch, budget, seed=0):
     return out
 
 
-def run_krylov(op, b, method, maxit):
+def run_krylov(op, b, method, maxit, levels=LEVELS):
     bn = float(np.linalg.norm(b))
     out = {}
-    for lev in LEVELS:
+    for lev in levels:
         z, r, its, fl = krylov_solve(op, np.zeros_like(b), -b, b, lev * bn, maxit, method=method)
         rel = float(np.linalg.norm(r)) / bn
         out[lev] = (fl, its) if rel <= lev * 1.0001 else (None, rel, fl)
     return out
+
+
+class InnerSolverFlops:
+    """Flops an inner solver needs to bring ``||K z - b|| / ||b||`` below 1e-2 on PDE(N)
+    (NaN: not reached within ``budget`` sketch steps or 20000 Krylov iterations)."""
+
+    params = ([4, 8, 16], ["kaczmarz-rownorm", "kaczmarz", "minres", "gmres"])
+    param_names = ["N", "solver"]
+    quick_params = ([4], ["kaczmarz", "minres"])
+    unit = "flops"
+    budget = 2e6
+
+    def setup(self, N, solver):
+        Q, G, self.b = kkt_system(N)
+        self.op = KKTOperator.sparse(Q, G)
+
+    def track_flops_to_1e_2(self, N, solver):
+        levels = (1e-1, 1e-2)
+        out = (run_sketch(self.op, self.b, solver, self.budget, levels=levels)
+               if solver.startswith("kaczmarz")
+               else run_krylov(self.op, self.b, solver, 20000, levels=levels))
+        flops = out[1e-2][0]
+        return float("nan") if flops is None else float(flops)
 
 
 def _fmt(v):

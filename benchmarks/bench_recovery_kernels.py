@@ -1,56 +1,43 @@
-"""Numba twin vs generic (NumPy/BLAS) time of the recovery kernels, same process, same data.
+"""Robust recovery kernels: Numba twins vs the generic (NumPy/BLAS) versions, same data.
 
-    NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_recovery_kernels.py
-
-Prints the median of ``--repeat`` timings per kernel and size and the ratio generic / Numba
-(> 1: the twin is faster).
+One evaluation of the residuals and the sign-weighted adjoint (the SubGM subgradient) for
+dense Gaussian sensing (``A`` of shape ``m x d^2``) and rank-one sensing (``A`` of shape
+``m x d``, factor ``U`` of shape ``d x r``). Pin threads
+(``NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``): the kernels are BLAS-bound.
 """
-from __future__ import annotations
-
-import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import array_api_compat.numpy as xp  # noqa: E402
-
-from xpsolve.solvers.recovery import _kernels as K  # noqa: E402
-from xpsolve.solvers.recovery import _numba_kernels as N  # noqa: E402
-
-
-def _time(f, repeat):
-    f()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+CASES = {"dense 20x600": ("dense", 20, 600, None), "dense 20x1200": ("dense", 20, 1200, None),
+         "dense 50x2500": ("dense", 50, 2500, None), "dense 100x5000": ("dense", 100, 5000, None),
+         "rank1 20x600 r3": ("rank1", 20, 600, 3), "rank1 100x5000 r5": ("rank1", 100, 5000, 5),
+         "rank1 100x5000 r20": ("rank1", 100, 5000, 20),
+         "rank1 500x25000 r5": ("rank1", 500, 25000, 5)}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=20)
-    a = ap.parse_args(argv)
-    rng = np.random.default_rng(0)
-    print("| kernel | d | m | r' | generic [ms] | numba [ms] | generic / numba |")
-    print("|---|---|---|---|---|---|---|")
-    for d, m in [(20, 600), (20, 1200), (50, 2500), (100, 5000)]:
-        Af, y, x = rng.standard_normal((m, d * d)), rng.standard_normal(m), rng.standard_normal(d * d)
-        tg = _time(lambda: K.dense_fused(Af, y, x, True, xp=xp), a.repeat)
-        tn = _time(lambda: N.dense_fused(Af, y, x, True), a.repeat)
-        print(f"| dense | {d} | {m} | - | {tg * 1e3:.3f} | {tn * 1e3:.3f} | {tg / tn:.2f} |")
-    for d, m, r in [(20, 600, 3), (100, 5000, 5), (100, 5000, 20), (500, 25000, 5)]:
-        Ad, y, U = rng.standard_normal((m, d)), rng.standard_normal(m), rng.standard_normal((d, r))
-        tg = _time(lambda: K.rank1_fused(Ad, y, U, True, xp=xp), max(a.repeat // 4, 3))
-        tn = _time(lambda: N.rank1_fused(Ad, y, U, True), max(a.repeat // 4, 3))
-        print(f"| rank1 | {d} | {m} | {r} | {tg * 1e3:.3f} | {tn * 1e3:.3f} | {tg / tn:.2f} |")
+class RecoveryKernels:
+    """Residuals + sign-weighted adjoint, generic vs Numba twin."""
 
+    params = (list(CASES), ["generic", "numba"])
+    param_names = ["case", "impl"]
+    quick_params = (["dense 20x600", "rank1 20x600 r3"], ["generic", "numba"])
 
-if __name__ == "__main__":
-    main()
+    def setup(self, case, impl):
+        import array_api_compat.numpy as xp
+
+        from xpsolve.solvers.recovery import _kernels as K
+        from xpsolve.solvers.recovery import _numba_kernels as N
+
+        kind, d, m, r = CASES[case]
+        rng = np.random.default_rng(0)
+        y = rng.standard_normal(m)
+        if kind == "dense":
+            A, x = rng.standard_normal((m, d * d)), rng.standard_normal(d * d)
+            fn = K.dense_fused if impl == "generic" else N.dense_fused
+        else:
+            A, x = rng.standard_normal((m, d)), rng.standard_normal((d, r))
+            fn = K.rank1_fused if impl == "generic" else N.rank1_fused
+        kw = {"xp": xp} if impl == "generic" else {}
+        self.call = lambda: fn(A, y, x, True, **kw)
+
+    def time_residual_and_adjoint(self, case, impl):
+        self.call()

@@ -37,7 +37,7 @@ def dual_pass(C, f, g, reg, *, xp):
     potentials have ``P_ij <= 1``. For NumPy the pass runs over blocks of rows
     that stay in cache, with ``exp`` written in place (NumPy's SIMD ``exp`` is
     2-3x faster than Numba's scalar ``math.exp`` without SVML, so this beats the
-    Numba twin; see ``benchmarks/bench_ot_sns.py --kernels``).
+    Numba twin; see ``python -m benchmarks bench_ot_kernels``).
     """
     if not is_numpy_namespace(xp):
         P = xp.exp(xp.clip((f[:, None] + g[None, :] - C) / reg, min=_EXP_FLOOR))

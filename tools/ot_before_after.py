@@ -8,7 +8,7 @@ the SNS split changed no iterate (issue 9).
 
 Run (from the repository root, so that this checkout's ``xpsolve`` is imported)::
 
-    NUMBA_NUM_THREADS=1 PYTHONPATH=. python benchmarks/ot_before_after.py out.json [--compare ref.json]
+    NUMBA_NUM_THREADS=1 PYTHONPATH=. python tools/ot_before_after.py out.json [--compare ref.json]
 """
 import argparse
 import json

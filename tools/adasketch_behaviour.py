@@ -4,8 +4,8 @@ Runs every ``constrained/*`` problem at sizes tiny and small, seed 0, sketches "
 (GV) and "kaczmarz" (RK), ``maxiter`` 300, and writes ``{problem|size|sketch: [nit, kkt,
 status]}`` as JSON; with two JSON files it lists the runs that differ.
 
-    PYTHONPATH=. python benchmarks/adasketch_behaviour.py run OUT.json ['{"licq": "absolute"}']
-    python benchmarks/adasketch_behaviour.py compare BEFORE.json AFTER.json
+    PYTHONPATH=. python tools/adasketch_behaviour.py run OUT.json ['{"licq": "absolute"}']
+    python tools/adasketch_behaviour.py compare BEFORE.json AFTER.json
 """
 import json
 import sys
