@@ -122,3 +122,49 @@ def test_figure_plots_against_oracle_calls_when_counted(tmp_path):
     assert len(fig.axes) == 2
     plt.close(fig)
     assert len(write_plots(counted, tmp_path)) == 1
+
+
+def _grid_run(solver, seed, params, success, value=1e-9):
+    r = _run(solver, seed, 1.0, 10, [[10, 1.0, value]], success=success)
+    r["params"] = params
+    return r
+
+
+def test_param_sweeps_find_one_and_two_axis_grids(tmp_path):
+    from xpsolve.suite.report import _pyplot, param_sweeps, write_html, write_plots
+
+    two = [_grid_run(s, seed, {"m": m, "p": p, "n": 32}, success=m >= 4 * p)
+           for s in ("pgd", "ls") for seed in (0, 1) for m in (8, 16, 32) for p in (1, 2, 4)]
+    one = [dict(_grid_run("a", seed, {"reg": reg}, success=reg > 1e-3, value=reg), problem="ot/y")
+           for seed in (0, 1) for reg in (1e-2, 1e-3)]
+    mixed = [dict(_grid_run("a", 0, {"reg": 0.1, "cost": c}, success=True), problem="ot/z")
+             for c in ("l1", "sqeuclidean")]  # a non-numeric axis: no sweep figure
+    sweeps = param_sweeps(two + one + mixed)
+    assert set(sweeps) == {("ot/x", "tiny", "numpy"), ("ot/y", "tiny", "numpy")}
+    assert sweeps[("ot/x", "tiny", "numpy")][0] == ["m", "p"]
+    assert sweeps[("ot/y", "tiny", "numpy")][0] == ["reg"]
+    if _pyplot() is None:
+        pytest.skip("matplotlib is not installed")
+    files = write_plots(two + one + mixed, tmp_path / "plots")
+    assert {f.name for f in files if f.name.startswith("sweep_")} == \
+        {"sweep_ot_x_tiny_numpy.png", "sweep_ot_y_tiny_numpy.png"}
+    md = write_markdown(two + one, tmp_path / "r.md", plots=files).read_text()
+    assert "## Across parameters" in md and "(plots/sweep_ot_x_tiny_numpy.png)" in md
+    html = write_html(two + one, tmp_path / "r.html").read_text()
+    assert "<h2>Across parameters</h2>" in html and "success rate across m and p" in html
+
+
+def test_two_axis_sweep_map_holds_the_success_rates():
+    from xpsolve.suite.report import _pyplot, _sweep_figure, param_sweeps
+
+    plt = _pyplot()
+    if plt is None:
+        pytest.skip("matplotlib is not installed")
+    runs = [_grid_run("pgd", seed, {"m": m, "p": p}, success=(m >= 16 and seed == 0) or p == 1)
+            for seed in (0, 1) for m in (8, 16) for p in (1, 2)]
+    (key, (axes, rs)), = param_sweeps(runs).items()
+    fig = _sweep_figure(plt, key, axes, rs)
+    rate = fig.axes[0].images[0].get_array()
+    # rows: p = 1, 2; columns: m = 8, 16
+    assert [[float(v) for v in row] for row in rate] == [[1.0, 1.0], [0.0, 0.5]]
+    plt.close(fig)

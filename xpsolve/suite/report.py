@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 __all__ = ["format_table", "write_markdown", "write_html", "write_plots", "time_to_target",
-           "summarize", "inconsistent_runs", "build_report"]
+           "summarize", "inconsistent_runs", "param_sweeps", "build_report"]
 
 
 def _fmt(v, spec=".3g") -> str:
@@ -218,6 +218,13 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
         slug = _slug(gk)
         if slug in plots:
             lines += ["", f"![{problem}]({plots[slug].relative_to(path.parent).as_posix()})"]
+    sweeps = [(key, plots[_sweep_slug(key)]) for key in param_sweeps(runs)
+              if _sweep_slug(key) in plots]
+    if sweeps:
+        lines += ["", "## Across parameters", ""]
+        for (problem, size, backend), f in sweeps:
+            lines += [f"![{problem} across parameters]"
+                      f"({f.relative_to(path.parent).as_posix()})", ""]
     if skips:
         # one line per (solver, backend, reason), listing the problems it concerns
         merged = defaultdict(list)
@@ -261,8 +268,93 @@ def _curve_groups(runs):
     return groups
 
 
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def param_sweeps(runs) -> dict:
+    """Problems whose runs vary one or two numeric generator parameters.
+
+    Returns ``{(problem, size, backend): (axes, runs)}`` with ``axes`` the varying
+    parameter names (sorted), for the sweep figures: success rate and final key metric
+    against one parameter, or a success-rate map over two (phase-transition diagrams).
+    Runs that ended in ``error`` count as failures.
+    """
+    by = defaultdict(list)
+    for r in runs:
+        by[(r["problem"], r["size"], r["backend"])].append(r)
+    out = {}
+    for key, rs in by.items():
+        names = sorted({k for r in rs for k in (r.get("params") or {})})
+        axes = [k for k in names
+                if all(_num((r.get("params") or {}).get(k)) for r in rs)
+                and len({(r.get("params") or {}).get(k) for r in rs}) > 1]
+        if 1 <= len(axes) <= 2 and len(axes) == sum(
+                len({json.dumps((r.get("params") or {}).get(k)) for r in rs}) > 1 for k in names):
+            out[key] = (axes, rs)
+    return out
+
+
+def _sweep_slug(key) -> str:
+    return "sweep_" + re.sub(r"[^A-Za-z0-9.+-]+", "_", "_".join(key))
+
+
+def _sweep_figure(plt, key, axes, rs):
+    """Success rate (and, for one axis, the median final key metric) across parameters."""
+    _label_variants(rs)
+    variants = sorted({_variant(r) for r in rs})
+    cells = defaultdict(list)
+    for r in rs:
+        p = r.get("params") or {}
+        cells[(_variant(r), tuple(p[a] for a in axes))].append(r)
+    values = [sorted({k[1][i] for k in cells}) for i in range(len(axes))]
+    metric = next((r.get("key_metric") for r in rs if r.get("key_metric")), "key metric")
+    problem, size, backend = key
+    if len(axes) == 1:
+        fig, (ax_s, ax_m) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        for i, v in enumerate(variants):
+            xs = [x for x in values[0] if (v, (x,)) in cells]
+            rate = [sum(bool(r["success"]) for r in cells[(v, (x,))]) / len(cells[(v, (x,))])
+                    for x in xs]
+            med = [_median([r.get("key_value") for r in cells[(v, (x,))]
+                            if r["status"] != "error"]) for x in xs]
+            style = dict(color=f"C{i % 10}", marker="o", ms=4, lw=1)
+            ax_s.plot(xs, rate, label=v, **style)
+            pts = [(x, m) for x, m in zip(xs, med) if m is not None and m > 0]
+            if pts:
+                ax_m.plot(*zip(*pts), **style)
+        ax_s.set_ylim(-0.05, 1.05)
+        ax_s.set_ylabel("success rate")
+        ax_m.set_yscale("log")
+        ax_m.set_ylabel(f"median final {metric}")
+        for ax in (ax_s, ax_m):
+            ax.set_xlabel(axes[0])
+        ax_s.legend(fontsize=8)
+    else:
+        fig, grid = plt.subplots(1, len(variants), figsize=(3.6 * len(variants) + 1, 3.6),
+                                 constrained_layout=True, squeeze=False)
+        for ax, v in zip(grid[0], variants):
+            rate = [[math.nan] * len(values[0]) for _ in values[1]]
+            for (name, (x, y)), group in cells.items():
+                if name == v:
+                    rate[values[1].index(y)][values[0].index(x)] = (
+                        sum(bool(r["success"]) for r in group) / len(group))
+            im = ax.imshow(rate, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            ax.set_xticks(range(len(values[0])), [_fmt(x) for x in values[0]], fontsize=7)
+            ax.set_yticks(range(len(values[1])), [_fmt(y) for y in values[1]], fontsize=7)
+            ax.set_xlabel(axes[0])
+            ax.set_ylabel(axes[1])
+            ax.set_title(v, fontsize=8)
+        fig.colorbar(im, ax=grid[0].tolist(), label="success rate", shrink=0.8)
+    fig.suptitle(f"{problem} ({size}; {backend}): success on {metric} across "
+                 f"{' and '.join(axes)}", fontsize=10)
+    return fig
+
+
 def write_plots(runs, outdir) -> list:
-    """Plot the curves of each group (metric vs time, iterations and oracle calls, log scale).
+    """Plot the curves of each group (metric vs time, iterations and oracle calls, log scale)
+    and, for problems run over a grid of one or two parameters, the sweep figure
+    (:func:`param_sweeps`).
 
     Returns the written files, or ``[]`` when matplotlib is not installed.
     """
@@ -275,6 +367,12 @@ def write_plots(runs, outdir) -> list:
     for gk, rs in _curve_groups(runs).items():
         fig = _figure(plt, gk, rs)
         f = outdir / f"{_slug(gk)}.png"
+        fig.savefig(f, dpi=90)
+        plt.close(fig)
+        files.append(f)
+    for key, (axes, rs) in param_sweeps(runs).items():
+        fig = _sweep_figure(plt, key, axes, rs)
+        f = outdir / f"{_sweep_slug(key)}.png"
         fig.savefig(f, dpi=90)
         plt.close(fig)
         files.append(f)
@@ -407,6 +505,20 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
                              + (" and oracle calls (sum of the evaluation counters the "
                                 "solvers report)" if _has_calls(groups[gk]) else "")
                              + "; dotted line: the target.</figcaption></figure>")
+    sweeps = param_sweeps(runs) if plt is not None else {}
+    if sweeps:
+        parts.append("<h2>Across parameters</h2>")
+        for key, (axes, rs) in sweeps.items():
+            fig = _sweep_figure(plt, key, axes, rs)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=80)
+            plt.close(fig)
+            data = base64.b64encode(buf.getvalue()).decode("ascii")
+            parts.append(f"<figure><img alt='{esc(key[0])} across {esc(', '.join(axes))}' "
+                         f"src='data:image/png;base64,{data}'><figcaption>{esc(key[0])}: "
+                         f"success rate across {esc(' and '.join(axes))} per solver"
+                         + (" and the median final key metric" if len(axes) == 1 else "")
+                         + ".</figcaption></figure>")
     if skips:
         parts.append("<h2>Skipped combinations</h2>")
         parts.append(_html_table(["problem", "size", "solver", "backend", "reason"],
