@@ -210,6 +210,7 @@ def test_missing_peer_library_is_skipped_with_reason():
 
 @pytest.mark.parametrize("problem,solver,family", [
     ("constrained/hs6", "adasketch", "minimize"),
+    ("constrained/hs6", "scipy:trust-constr", "minimize"),
     ("bilevel/p4_double_well", "bo-rep", "bilevel"),
     ("bilevel/p2_lvhba_toy", "lv-hba", "bilevel"),
 ])

@@ -235,8 +235,10 @@ def _scipy_minimize(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constr
     (SLSQP ``ftol``, default 1e-12; trust-constr ``gtol``, default 1e-8, with
     ``xtol`` 1e-12). Exact derivatives of the problem are passed through (trust-constr
     also gets the objective Hessian and the constraint Hessians when the problem
-    has them). ``callback`` receives ``nit``, ``x`` and ``fun`` after every SciPy
-    iteration; :class:`StopIteration` stops the run (status 99).
+    has them). ``callback`` receives ``nit``, ``x``, ``fun``, the KKT residual and the
+    evaluation counts so far (``nfev``, ``njev``, ``nhev``, ``ncev``, ``ncjev``: the calls
+    SciPy made, which the final result reports too) after every SciPy iteration;
+    :class:`StopIteration` stops the run (status 99).
     """
     import numpy as np
     import scipy
@@ -257,6 +259,17 @@ def _scipy_minimize(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constr
 
     cons = _host_constraints(constraints, np, to_numpy)
     state = {"nit": 0, "x": x0h}
+    # evaluations SciPy asks for (the KKT bookkeeping of the callback is not counted)
+    counts = dict(nfev=0, njev=0, nhev=0, ncev=0, ncjev=0)
+
+    def counted(fn, key):
+        if fn is None:
+            return None
+
+        def wrapped(*a):
+            counts[key] += 1
+            return fn(*a)
+        return wrapped
 
     def cb(*a):
         xk = a[0].x if hasattr(a[0], "x") else a[0]
@@ -276,42 +289,48 @@ def _scipy_minimize(fun, x0, *, args=(), jac=None, hess=None, hessp=None, constr
             # fun and kkt are evaluated only when read, i.e. inside the suite's recorder,
             # whose clock is paused then: they do not count as SciPy's time
             callback(_LazyResult({"fun": lambda: f(xh), "kkt": kkt},
-                                 x=asarray_on(xh, xp, None), nit=state["nit"]))
+                                 x=asarray_on(xh, xp, None), nit=state["nit"], **counts))
 
     kw = {}
     if scipy_method == "SLSQP":
-        kw["constraints"] = [{"type": "eq", "fun": cf, "jac": cj} for cf, cj, _ in cons]
+        kw["constraints"] = [{"type": "eq", "fun": counted(cf, "ncev"),
+                              "jac": counted(cj, "ncjev")} for cf, cj, _ in cons]
         kw["options"] = {"ftol": opts.get("tol", 1e-12), "maxiter": opts.get("maxiter", 100)}
     else:
         from scipy.optimize import BFGS
 
-        kw["constraints"] = [NonlinearConstraint(cf, 0.0, 0.0, jac=cj,
-                                                 hess=ch if ch is not None else BFGS())
+        kw["constraints"] = [NonlinearConstraint(counted(cf, "ncev"), 0.0, 0.0,
+                                                 jac=counted(cj, "ncjev"),
+                                                 hess=counted(ch, "nhev") if ch is not None
+                                                 else BFGS())
                              for cf, cj, ch in cons]
         kw["options"] = {"gtol": opts.get("tol", 1e-8), "xtol": 1e-12,
                          "maxiter": opts.get("maxiter", 1000)}
         if hess is not None:
-            kw["hess"] = (lambda x: (lambda H: H.toarray() if sp.issparse(H)
-                                     else np.asarray(to_numpy(H), np.float64))(hess(x, *args)))
+            kw["hess"] = counted(lambda x: (lambda H: H.toarray() if sp.issparse(H)
+                                            else np.asarray(to_numpy(H), np.float64))(
+                                                hess(x, *args)), "nhev")
         elif hessp is not None:
-            kw["hessp"] = lambda x, p: np.asarray(to_numpy(hessp(x, p, *args)), np.float64)
+            kw["hessp"] = counted(
+                lambda x, p: np.asarray(to_numpy(hessp(x, p, *args)), np.float64), "nhev")
         else:
             kw["hess"] = BFGS()
     stopped = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = sp_minimize(f, x0h, jac=g, method=scipy_method, callback=cb, **kw)
-        x, nit, nfev, njev = res.x, int(res.nit), int(res.nfev), int(res.get("njev", 0))
+            res = sp_minimize(counted(f, "nfev"), x0h, jac=counted(g, "njev"),
+                              method=scipy_method, callback=cb, **kw)
+        x, nit = res.x, int(res.nit)
         message = str(res.message)
         stopped = res.get("status") == 99 or "StopIteration" in message
         maxed = nit >= kw["options"]["maxiter"]
         status = 99 if stopped else (0 if res.success else (1 if maxed else 2))
     except StopIteration:
-        x, nit, nfev, njev, message, status = state["x"], state["nit"], -1, -1, "stopped", 99
+        x, nit, message, status = state["x"], state["nit"], "stopped", 99
     return make_result(x=asarray_on(np.asarray(x, dtype=np.float64), xp, None), fun=f(x),
                        nit=nit, status=status, detail=f"(SciPy: {message})",
-                       backend="numpy", nfev=nfev, njev=njev,
+                       backend="numpy", **counts,
                        peer=f"SciPy {scipy.__version__} {scipy_method}")
 
 

@@ -414,9 +414,11 @@ def _figure(plt, gk, rs):
         ax.set_ylabel(metric)
         if target:
             ax.axhline(target, color="k", ls=":", lw=0.8)
-    ax_t.set_xscale("log")
-    if calls:
-        axes[2].set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    for ax in (ax_t, axes[2]) if calls else (ax_t,):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
     ax_t.legend(fontsize=8)
     problem, size, _, backend = gk
     plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
