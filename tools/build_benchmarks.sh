@@ -13,10 +13,9 @@ cd "$(dirname "$0")/.."
 export NUMBA_NUM_THREADS="${NUMBA_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 PLANS=("$@")
-# the published plans (docs/benchmarks.md lists their pages); bilevel-borep-tune is the tuning
-# run whose chosen steps are frozen in bilevel-borep, not a published page
-[ ${#PLANS[@]} -gt 0 ] || PLANS=(quick ot-sns ot-sinkhorn constrained constrained-scalable bilevel
-    bilevel-borep bilevel-borep-det bilevel-borep-p2 bilevel-borep-p3 completion calibration
+# the published plans (docs/benchmarks.md lists their pages)
+[ ${#PLANS[@]} -gt 0 ] || PLANS=(quick ot-sns ot-sinkhorn constrained constrained-seeds constrained-scalable bilevel
+    bilevel-borep-tune bilevel-borep bilevel-borep-det bilevel-borep-p2 bilevel-borep-p3 completion calibration
     calibration-phase calibration-noise calibration-lifted calibration-scale recovery recovery-ab
     recovery-scale sliding sliding-large sliding-hinge)
 mkdir -p docs/benchmarks

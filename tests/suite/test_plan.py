@@ -1,4 +1,6 @@
 """Plan loading and expansion: grids, overrides, skip reasons, bad input."""
+import json
+
 import pytest
 
 from xpsolve.suite import Plan, PlanError, RunSpec, expand, list_plans, load_plan, parse_seeds
@@ -148,3 +150,24 @@ def test_problem_and_size_qualified_options():
 
     assert not hasattr(get_problem("bilevel/p2_lvhba_toy", "tiny").data["problem"],
                        "lvhba_options")
+
+
+def test_parameter_qualified_options():
+    # "problem[name=value]::solver" applies to the runs whose generator parameters match
+    # (the SNS protocol runs the l1 grids with 700 Sinkhorn sweeps first, the others with 20)
+    plan = Plan(problems=["ot/grid_densities", "ot/uniform_point_clouds"], solvers=["sns"],
+                sizes=["tiny"], seeds=[0],
+                params={"ot/grid_densities": {"cost": ["sqeuclidean", "l1"]},
+                        "ot/uniform_point_clouds": {"reg": [1e-2, 1e-3]}},
+                options={"sns": {"n_sinkhorn": 20},
+                         "ot/grid_densities[cost=l1]::sns": {"n_sinkhorn": 700},
+                         "ot/*[reg=0.001]@tiny::sns": {"maxiter": 50}})
+    specs, _ = expand(plan)
+    got = {(s.problem, json.dumps(s.params, sort_keys=True)): s.options for s in specs}
+    assert got[("ot/grid_densities", '{"cost": "l1"}')] == {"n_sinkhorn": 700}
+    assert got[("ot/grid_densities", '{"cost": "sqeuclidean"}')] == {"n_sinkhorn": 20}
+    assert got[("ot/uniform_point_clouds", '{"reg": 0.001}')] == {"n_sinkhorn": 20, "maxiter": 50}
+    assert got[("ot/uniform_point_clouds", '{"reg": 0.01}')] == {"n_sinkhorn": 20}
+    with pytest.raises(PlanError, match=r"name=value"):
+        expand(Plan(problems=["ot/grid_densities"], solvers=["sns"], sizes=["tiny"], seeds=[0],
+                    options={"ot/grid_densities[l1]::sns": {"n_sinkhorn": 700}}))

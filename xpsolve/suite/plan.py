@@ -19,6 +19,8 @@ A plan file (``xpsolve/suite/plans/<name>.toml``) looks like::
     alpha = 0.01
     [options."bilevel/p2_*@large::lv-hba"]   # ...and for one size of it
     alpha = 0.002
+    [options."ot/grid_densities[cost=l1]::sns"]   # ...or for some generator parameters
+    n_sinkhorn = 700
 
     [params."ot/random_assignment"]   # per-problem generator parameters; keys are globs
     reg = [1e-2, 3e-3]                # a list is one more axis of the grid
@@ -301,9 +303,11 @@ def match_solver(entry: SolverEntry, pattern: str) -> bool:
 
 def _merged(table: dict, name: str, match) -> dict:
     # Tables keyed by globs, applied from the least to the most specific: solver-only keys,
-    # then problem-qualified ones ("problem::solver"), then size-qualified ones; exact names last.
+    # then problem-qualified ones ("problem::solver"), then parameter- and size-qualified
+    # ones; exact names last.
     keys = [k for k in table if match(k)]
-    keys.sort(key=lambda k: ("::" in k, "@" in k.split("::")[0] if "::" in k else False,
+    keys.sort(key=lambda k: ("::" in k, "[" in k.split("::")[0] if "::" in k else False,
+                             "@" in k.split("::")[0] if "::" in k else False,
                              k == name, len(k) - k.count("*") - k.count("?")))
     out = {}
     for k in keys:
@@ -311,19 +315,46 @@ def _merged(table: dict, name: str, match) -> dict:
     return out
 
 
-def _option_key_matches(key: str, entry: SolverEntry, problem: str, size: str) -> bool:
-    """Whether an ``[options."..."]`` key applies: ``solver-glob``, ``problem-glob::solver-glob``
-    or ``problem-glob@size::solver-glob``."""
+_PROBLEM_KEY = re.compile(r"^(?P<glob>[^\[@]+)(?:\[(?P<cond>[^\]]*)\])?(?:@(?P<size>.+))?$")
+
+
+def _param_equals(value, text: str) -> bool:
+    if str(value) == text:
+        return True
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
+def _option_key_matches(key: str, entry: SolverEntry, problem: str, size: str,
+                        params: dict | None = None) -> bool:
+    """Whether an ``[options."..."]`` key applies: ``solver-glob``, ``problem-glob::solver-glob``,
+    ``problem-glob@size::solver-glob`` or, for some generator parameters,
+    ``problem-glob[name=value,...]::solver-glob`` (with an optional ``@size`` after ``]``)."""
     if "::" not in key:
         return match_solver(entry, key)
     pkey, skey = key.split("::", 1)
-    pglob, _, psize = pkey.partition("@")
-    return (fnmatch.fnmatchcase(problem, pglob) and (not psize or psize == size)
+    m = _PROBLEM_KEY.match(pkey)
+    if m is None:
+        raise PlanError(f"invalid options key {key!r}: expected problem-glob[name=value,...]"
+                        "@size::solver-glob (the [...] and @size parts optional)")
+    if m["cond"] is not None:
+        conds = [c.partition("=") for c in m["cond"].split(",") if c.strip()]
+        if any(not eq for _, eq, _ in conds):
+            raise PlanError(f"invalid parameter condition in {key!r}: use [name=value,...]")
+        if params is None or not all(k.strip() in params and _param_equals(params[k.strip()],
+                                                                             v.strip())
+                                     for k, _, v in conds):
+            return False
+    return (fnmatch.fnmatchcase(problem, m["glob"]) and (not m["size"] or m["size"] == size)
             and match_solver(entry, skey))
 
 
-def plan_options(plan, problem: str, solver: str, family: str, size: str = "tiny") -> dict:
-    """The options ``plan`` gives ``solver`` on ``problem`` at ``size`` (lists are grid axes).
+def plan_options(plan, problem: str, solver: str, family: str, size: str = "tiny",
+                 params: dict | None = None) -> dict:
+    """The options ``plan`` gives ``solver`` on ``problem`` at ``size`` with generator
+    ``params`` (lists are grid axes; keys conditioned on parameters need ``params``).
 
     Examples
     --------
@@ -333,7 +364,8 @@ def plan_options(plan, problem: str, solver: str, family: str, size: str = "tiny
     5.0
     """
     entry = SolverEntry(solver, family, ())
-    return _merged(plan.options, solver, lambda k: _option_key_matches(k, entry, problem, size))
+    return _merged(plan.options, solver,
+                   lambda k: _option_key_matches(k, entry, problem, size, params))
 
 
 def _grid(values: dict) -> list:
@@ -419,7 +451,8 @@ def expand(plan: Plan, *, entries=None):
                         skips.append(Skip(prob.name, size, entry.qualname, backend, reason))
                         continue
                     sopts = _merged(plan.options, entry.name,
-                                    lambda k: _option_key_matches(k, entry, prob.name, size))
+                                    lambda k: _option_key_matches(k, entry, prob.name, size,
+                                                                  params))
                     for options in _grid(sopts):
                         for r in range(plan.repeat):
                             specs.append(RunSpec(prob.name, size, int(seed), entry.name,
