@@ -98,7 +98,10 @@ def test_callback_gets_public_values_and_stopiteration_is_99():
     assert nit == 2 and mon.status == 99
     assert [r.nit for r in seen] == [1, 2]  # the starting point (nit 0) is not reported
     assert seen[0].x.shape == (3, 4) and seen[0].fun == 1.5 and seen[0].err == 1.0
-    assert seen[0].extra == 7.0 and len(calls) == 2
+    # lazy: the plan is formed only for the intermediate results whose x is read
+    assert seen[0].extra == 7.0 and len(calls) == 1
+    assert seen[1].x.shape == (3, 4) and len(calls) == 2
+    assert seen[1].x is seen[1]["x"] and len(calls) == 2  # formed once, then kept
     res = mon.finish(x=np.ones((3, 4)), fun=1.5, nit=nit, metric=1.0)
     assert res.status == 99 and not res.success
 
@@ -168,3 +171,46 @@ def test_dispatch_maps_tol_and_refuses_tol_without_option():
 
     out = dispatch("ot", custom, (None, None, C, 1.0), xp=np, tol=1e-3)
     assert out["tol"] == 1e-3 and "numpy" in out["xp"]
+
+
+def test_lazy_intermediate_result_behaves_as_a_result():
+    from xpsolve import LazyOptimizeResult, OptimizeResult
+
+    calls = []
+    r = LazyOptimizeResult(nit=2, x=lambda: calls.append("x") or np.arange(3.0),
+                           fun=lambda: calls.append("fun") or 0.5, err=1e-3)
+    assert set(r.keys()) == {"nit", "x", "fun", "err"} and "fun" in r and calls == []
+    assert r.get("fun") == 0.5 and r.get("missing", 4) == 4 and calls == ["fun"]
+    with pytest.raises(AttributeError):
+        r.missing
+    as_dict = dict(r)  # copies read through the lazy entries
+    assert calls == ["fun", "x"] and list(as_dict["x"]) == [0.0, 1.0, 2.0]
+    assert {**r}["fun"] == 0.5 and isinstance(r.copy(), OptimizeResult)
+    assert "x:" in repr(r) and calls == ["fun", "x"]
+
+
+def test_callback_reading_nothing_forms_no_plan():
+    # a timing callback that reads only nit must not make the solver pay for the plan
+    from xpsolve import solve_ot
+
+    rng = np.random.default_rng(0)
+    C = rng.random((40, 40))
+    formed = []
+    import xpsolve.solvers.ot._sinkhorn as sk
+
+    real = sk.get_kernel
+
+    def spy(name, xp):
+        k = real(name, xp)
+        if name != "ot_gibbs":
+            return k
+        return lambda *a, **kw: formed.append(1) or k(*a, **kw)
+
+    sk.get_kernel = spy
+    try:
+        res = solve_ot(None, None, C, 0.1, method="sinkhorn-log",
+                       callback=lambda intermediate_result: intermediate_result.nit)
+    finally:
+        sk.get_kernel = real
+    assert res.success and res.nit >= 20
+    assert len(formed) == 1  # the returned plan only, not one per check point

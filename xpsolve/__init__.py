@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from ._config import config_context, get_config, set_config
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, show_options
-from ._result import STATUS_MESSAGES, OptimizeResult
+from ._result import STATUS_MESSAGES, LazyOptimizeResult, OptimizeResult
 from .solvers import (BilevelProblem, as_scipy_method, bilevel_minimize, calibrate_gains,
                       check_oracles, complete_matrix, minimize, recover_low_rank, solve_ot)
 from .solvers._scipy_methods import HostRoundTripWarning
@@ -20,7 +20,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
-    "BilevelProblem", "HostRoundTripWarning", "OptimizeResult", "STATUS_MESSAGES", "SolverSpec",
+    "BilevelProblem", "HostRoundTripWarning", "LazyOptimizeResult", "OptimizeResult",
+    "STATUS_MESSAGES", "SolverSpec",
     "as_scipy_method", "bilevel_minimize", "calibrate_gains", "check_oracles", "complete_matrix",
     "config_context", "get_config", "get_solver", "list_solvers", "minimize", "recover_low_rank",
     "register_solver", "set_config", "show_options", "solve_ot",

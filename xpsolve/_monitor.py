@@ -34,7 +34,8 @@ import math
 import time
 import warnings
 
-from ._result import SUCCESS_STATUSES, IterationReport, OptimizeResult, status_message
+from ._result import (SUCCESS_STATUSES, IterationReport, LazyOptimizeResult, OptimizeResult,
+                      status_message)
 
 __all__ = ["Monitor", "to_float", "is_finite_array", "warn_unreachable_tol"]
 
@@ -141,17 +142,19 @@ class Monitor:
         """One check point; return True when the run must end.
 
         Order: non-finite ``metric`` / ``fun`` (and ``x`` with ``check_x=True``) gives
-        status 3 (the callback is not called with non-finite values); otherwise the
-        history and ``disp`` row are recorded and the callback is called (at ``nit > 0``:
-        as in SciPy, the starting point is not reported); then
+        status 3 (the callback is not called with non-finite values; a ``fun`` given as
+        a callable is only evaluated, and tested, when the history or ``disp`` needs
+        it); otherwise the history and ``disp`` row are recorded and the callback is
+        called (at ``nit > 0``: as in SciPy, the starting point is not reported) with a
+        :class:`xpsolve.LazyOptimizeResult`, whose callables are evaluated when read; then
         ``metric <= tol`` gives 0 (even if the callback raised :class:`StopIteration`),
         the callback's :class:`StopIteration` gives 99, ``nit >= maxiter`` gives 1.
         """
         self.nit = int(nit)
         m = to_float(_value(metric)) if metric is not None else math.nan
         self.last_metric = m
-        need_fun = (self.keep_history or self.report is not None
-                    or (self.callback is not None and nit > 0))  # no callback at x0
+        # fun is evaluated here for the history and disp; a callback gets it lazily (see below)
+        need_fun = self.keep_history or self.report is not None
         fval = _value(fun) if (need_fun or fun is not None and not callable(fun)) else None
         f = to_float(fval) if fval is not None else math.nan
         bad = []
@@ -189,9 +192,10 @@ class Monitor:
         if self.callback is not None and nit > 0:
             # every check point after an iteration reaches the callback, the converged one
             # included (SciPy calls back after each iteration, not at x0, then tests convergence)
-            inter = OptimizeResult(x=_value(x), fun=fval, nit=int(nit),
-                                   **{self.metric_name: m},
-                                   **{k: _value(v) for k, v in extras.items()})
+            # lazy: x, fun and the extras given as callables (the OT plan, F(x, y)) are
+            # computed only if the callback reads them, so they cost the solver nothing
+            inter = LazyOptimizeResult(x=x, fun=fval if fval is not None else fun,
+                                       nit=int(nit), **{self.metric_name: m}, **extras)
             try:
                 self.callback(inter)
             except StopIteration:

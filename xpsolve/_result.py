@@ -6,7 +6,8 @@ import sys
 
 from scipy.optimize import OptimizeResult as _ScipyOptimizeResult
 
-__all__ = ["OptimizeResult", "STATUS_MESSAGES", "status_message", "IterationReport"]
+__all__ = ["OptimizeResult", "LazyOptimizeResult", "STATUS_MESSAGES", "status_message",
+           "IterationReport"]
 
 #: One status table for every solver: status code -> message.
 STATUS_MESSAGES = {
@@ -104,6 +105,76 @@ def notify(callback, intermediate_result) -> bool:
         return True
     return False
 
+
+
+class _Pending:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+class LazyOptimizeResult(OptimizeResult):
+    """An intermediate :class:`OptimizeResult` whose expensive entries are computed when read.
+
+    Entries given as zero-argument callables (e.g. the OT plan, formed from the
+    potentials by an ``n x n`` exponential) are evaluated the first time they are read
+    (``res.x``, ``res["x"]``, ``res.get("x")``, iteration or ``repr``) and kept; a
+    callback that reads nothing costs the solver nothing, and a timing callback that
+    pauses its clock while it runs is not charged for what it reads.
+
+    Examples
+    --------
+    >>> from xpsolve import LazyOptimizeResult
+    >>> calls = []
+    >>> r = LazyOptimizeResult(nit=3, x=lambda: calls.append(1) or [1.0, 2.0])
+    >>> "x" in r, calls
+    (True, [])
+    >>> r.x, r["x"], calls
+    ([1.0, 2.0], [1.0, 2.0], [1])
+    """
+
+    def __init__(self, **values):
+        super().__init__({k: _Pending(v) if callable(v) and not hasattr(v, "shape") else v
+                          for k, v in values.items()})
+
+    def __getitem__(self, key):
+        v = dict.__getitem__(self, key)
+        if isinstance(v, _Pending):
+            v = v.fn()
+            dict.__setitem__(self, key, v)
+        return v
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def _resolve_all(self):
+        for k in list(dict.keys(self)):
+            self[k]
+
+    def __iter__(self):
+        # a custom __iter__ also makes dict(r) and {**r} read through __getitem__
+        self._resolve_all()
+        return dict.__iter__(self)
+
+    def items(self):
+        self._resolve_all()
+        return dict.items(self)
+
+    def values(self):
+        self._resolve_all()
+        return dict.values(self)
+
+    def copy(self):
+        self._resolve_all()
+        return OptimizeResult(dict.items(self))
+
+    def pop(self, key, *default):
+        if key in self:
+            v = self[key]
+            dict.pop(self, key)
+            return v
+        return dict.pop(self, key, *default)
 
 class IterationReport:
     """Aligned iteration table printed when a solver runs with ``disp=True``."""

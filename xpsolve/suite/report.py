@@ -329,6 +329,8 @@ def _sweep_figure(plt, key, axes, rs):
         ax_m.set_ylabel(f"median final {metric}")
         for ax in (ax_s, ax_m):
             ax.set_xlabel(axes[0])
+            if min(values[0]) > 0 and max(values[0]) >= 10 * min(values[0]):
+                ax.set_xscale("log")  # regularisations, SNRs in decades
         ax_s.legend(fontsize=8)
     else:
         fig, grid = plt.subplots(1, len(variants), figsize=(3.6 * len(variants) + 1, 3.6),
