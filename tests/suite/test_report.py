@@ -168,3 +168,18 @@ def test_two_axis_sweep_map_holds_the_success_rates():
     # rows: p = 1, 2; columns: m = 8, 16
     assert [[float(v) for v in row] for row in rate] == [[1.0, 1.0], [0.0, 0.5]]
     plt.close(fig)
+
+
+def test_other_metrics_are_reported_beside_the_key_metric(tmp_path):
+    from xpsolve.suite.report import other_metrics
+
+    runs = []
+    for seed, acc in ((0, 0.9), (1, 0.8), (2, 0.7)):
+        r = _run("bo-rep", seed, 1.0, 10, [[10, 1.0, 1e-9]])
+        r["metrics"] = {"marginal_err": 1e-9, "test_accuracy": acc, "auc": None}
+        runs.append(r)
+    gk = ("ot/x", "tiny", '{"reg": 0.1}', "numpy")
+    names, rows = other_metrics(runs, gk)
+    assert names == ["auc", "test_accuracy"] and rows == [["bo-rep", None, 0.8]]
+    md = write_markdown(runs, tmp_path / "r.md").read_text()
+    assert "Other metrics (medians):" in md and "| bo-rep | - | 0.8 |" in md

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 __all__ = ["format_table", "write_markdown", "write_html", "write_plots", "time_to_target",
-           "summarize", "inconsistent_runs", "param_sweeps", "build_report"]
+           "summarize", "inconsistent_runs", "other_metrics", "param_sweeps", "build_report"]
 
 
 def _fmt(v, spec=".3g") -> str:
@@ -148,6 +148,26 @@ def summarize(runs) -> dict:
     return out
 
 
+def other_metrics(runs, gk, *, limit=8):
+    """The other metrics the problem reports for group ``gk``: ``(names, rows)`` with one
+    row per solver variant (median over its runs), or ``None`` when there are none or more
+    than ``limit`` (e.g. test accuracy beside a detection AUC, the OT cost beside the
+    marginal error, the objective error beside the KKT residual)."""
+    _label_variants(runs)
+    rs = [r for r in runs if _group_key(r) == gk and r["status"] != "error"]
+    key = next((r.get("key_metric") for r in rs if r.get("key_metric")), None)
+    names = sorted({k for r in rs for k, v in (r.get("metrics") or {}).items()
+                    if k != key and (v is None or isinstance(v, (int, float)))})
+    if not names or len(names) > limit:
+        return None
+    rows = []
+    for name in sorted({_variant(r) for r in rs}):
+        mine = [r for r in rs if _variant(r) == name]
+        rows.append([name] + [_median([(r.get("metrics") or {}).get(k) for r in mine])
+                              for k in names])
+    return names, rows
+
+
 def inconsistent_runs(runs) -> list:
     """Runs that report success without their curve reaching the target (a bug to report).
 
@@ -212,6 +232,10 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
                   row["time_ratio"], row["median_nit"], row["ttt"], row["reached"],
                   row["ttt_ratio"], row["final"]] for row in rows]
         lines.append(_table(header[:-1] + [f"final {metric}"], table, markdown=True))
+        more = other_metrics(runs, gk)
+        if more:
+            lines += ["", "Other metrics (medians):", ""]
+            lines.append(_table(["solver", *more[0]], more[1], markdown=True))
         errors = [r for r in runs if _group_key(r) == gk and r["status"] == "error"]
         for r in errors[:5]:
             lines.append(f"\n- error in {_variant(r)} seed {r['seed']}: `{r['message']}`")
@@ -496,6 +520,10 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
                       row["time_ratio"], row["median_nit"], row["ttt"], row["reached"],
                       row["ttt_ratio"], row["final"]] for row in rows]
             parts.append(_html_table(header[:-1] + [f"final {metric}"], table))
+            more = other_metrics(runs, gk)
+            if more:
+                parts.append("<p>Other metrics (medians):</p>")
+                parts.append(_html_table(["solver", *more[0]], more[1]))
             if plt is not None and gk in groups:
                 fig = _figure(plt, gk, groups[gk])
                 buf = io.BytesIO()
