@@ -277,3 +277,20 @@ def test_datacleaning_success_is_a_real_tolerance():
     start = p.solve("lv-hba", options={"maxiter": 0})
     assert not p.success(start)  # uniform weights: AUC 0.5
     assert p.metrics(start)["auc_loss"] == pytest.approx(0.5)
+
+
+def test_a_plan_can_judge_bilevel_runs_on_another_reported_metric():
+    # BO-REP's P2 criterion: the validation loss F(x, y) within 1e-2 of the reference optimum
+    p = get_problem("bilevel/p6_logreg_reg", size="tiny", seed=0, success_metric="upper_gap",
+                    success_tol=1e-2)
+    assert (p.success_metric, p.success_tol) == ("upper_gap", 1e-2)
+    default = get_problem("bilevel/p6_logreg_reg", size="tiny", seed=0)
+    assert (default.success_metric, default.success_tol) == ("phi_gap", 1e-3)
+    res = p.solve("bo-rep", options={"maxiter": 50})
+    m = p.metrics(res)
+    fs = p.data["problem"]._reference[1]  # the L-BFGS reference optimum of Phi
+    assert m["upper_gap"] == pytest.approx(m["upper"] - fs, rel=1e-12)
+    assert p.success(res) == (m["upper_gap"] <= 1e-2)
+    bad = get_problem("bilevel/p6_logreg_reg", size="tiny", seed=0, success_metric="nope")
+    with pytest.raises(ValueError, match="success_metric 'nope'.*choose from"):
+        bad.metrics(res)
