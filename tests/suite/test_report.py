@@ -183,3 +183,22 @@ def test_other_metrics_are_reported_beside_the_key_metric(tmp_path):
     assert names == ["auc", "test_accuracy"] and rows == [["bo-rep", None, 0.8]]
     md = write_markdown(runs, tmp_path / "r.md").read_text()
     assert "Other metrics (medians):" in md and "| bo-rep | - | 0.8 |" in md
+
+
+def test_family_summary_counts_success_reach_and_speed(tmp_path):
+    from xpsolve.suite.report import family_summary
+
+    a0 = _run("a", 0, 1.0, 10, [[5, 0.5, 1e-3, 40], [10, 1.0, 1e-9, 80]])
+    b0 = _run("b", 0, 2.0, 10, [[5, 1.0, 1e-3], [10, 2.0, 1e-9]])
+    a1 = dict(_run("a", 0, 3.0, 10, [[10, 3.0, 1e-5, 90]], status="1", success=False),
+              problem="ot/y")
+    b1 = dict(_run("b", 0, 1.0, 10, [[10, 1.0, 1e-9]]), problem="ot/y")
+    (fam, rows), = family_summary([a0, b0, a1, b1]).items()
+    assert fam == "ot"
+    a, b = rows
+    assert (a["instances"], a["runs"], a["success_rate"], a["reached_rate"]) == (2, 2, 0.5, 0.5)
+    assert (a["fastest"], a["ttt_ratio"], a["calls"]) == (1, 1.0, 85.0)
+    assert (b["success_rate"], b["reached_rate"], b["fastest"], b["calls"]) == (1.0, 1.0, 1, None)
+    assert b["ttt_ratio"] == pytest.approx(1.5)  # median of 2.0 (ot/x) and 1.0 (ot/y)
+    md = write_markdown([a0, b0, a1, b1], tmp_path / "r.md").read_text()
+    assert "## Summary: ot" in md and "| a | 2 | 2 | 50% | 50% | 1 | 1 | 85 |" in md

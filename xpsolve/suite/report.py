@@ -9,7 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 
 __all__ = ["format_table", "write_markdown", "write_html", "write_plots", "time_to_target",
-           "summarize", "inconsistent_runs", "other_metrics", "param_sweeps", "build_report"]
+           "summarize", "family_summary", "inconsistent_runs", "other_metrics", "param_sweeps",
+           "build_report"]
 
 
 def _fmt(v, spec=".3g") -> str:
@@ -148,6 +149,64 @@ def summarize(runs) -> dict:
     return out
 
 
+def family_summary(runs) -> dict:
+    """Per problem family (the prefix of the problem names), per solver variant, over all
+    its instances.
+
+    Returns ``{family: [row, ...]}``; a row has ``solver``, ``instances`` (groups run),
+    ``runs``, ``success_rate``, ``reached_rate`` (runs whose curve reached the target),
+    ``fastest`` (instances where its median time to target is the best), ``ttt_ratio``
+    (median over the instances it reached of its time-to-target ratio to the fastest)
+    and ``calls`` (median oracle calls at the end, when the solver counts them).
+    """
+    _label_variants(runs)
+    fam_of = {}
+    for r in runs:
+        fam_of.setdefault(_group_key(r), r["problem"].split("/")[0])
+    per_group = summarize(runs)
+    out = defaultdict(dict)
+    for gk, rows in per_group.items():
+        fam = fam_of[gk]
+        for row in rows:
+            acc = out[fam].setdefault(row["solver"], dict(
+                solver=row["solver"], instances=0, runs=0, successes=0.0, reached=0,
+                fastest=0, ratios=[], calls=[]))
+            acc["instances"] += 1
+            acc["runs"] += row["runs"]
+            acc["successes"] += row["success_rate"] * row["runs"]
+            if row["ttt_ratio"] is not None:
+                acc["ratios"].append(row["ttt_ratio"])
+                acc["fastest"] += row["ttt_ratio"] == 1
+    for r in runs:
+        if r["status"] == "error":
+            continue
+        acc = out[fam_of[_group_key(r)]][_variant(r)]
+        target = r.get("target") if r.get("curve_metric") == r.get("key_metric") else None
+        acc["reached"] += time_to_target(r.get("curve") or [], target) is not None
+        last = next((p[3] for p in reversed(r.get("curve") or [])
+                     if len(p) > 3 and p[3] is not None), None)
+        if last is not None:
+            acc["calls"].append(last)
+    result = {}
+    for fam, accs in out.items():
+        result[fam] = [dict(solver=a["solver"], instances=a["instances"], runs=a["runs"],
+                            success_rate=a["successes"] / a["runs"] if a["runs"] else 0.0,
+                            reached_rate=a["reached"] / a["runs"] if a["runs"] else 0.0,
+                            fastest=a["fastest"], ttt_ratio=_median(a["ratios"]),
+                            calls=_median(a["calls"]))
+                       for a in sorted(accs.values(), key=lambda a: a["solver"])]
+    return result
+
+
+_FAMILY_HEADER = ["solver", "instances", "runs", "success", "reached target",
+                  "fastest on", "median ttt ratio", "median oracle calls"]
+
+
+def _family_rows(rows):
+    return [[r["solver"], r["instances"], r["runs"], f"{r['success_rate']:.0%}",
+             f"{r['reached_rate']:.0%}", r["fastest"], r["ttt_ratio"], r["calls"]] for r in rows]
+
+
 def other_metrics(runs, gk, *, limit=8):
     """The other metrics the problem reports for group ``gk``: ``(names, rows)`` with one
     row per solver variant (median over its runs), or ``None`` when there are none or more
@@ -220,6 +279,13 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
                   "target on their curve** (" + ", ".join(f"{_variant(r)} on {r['problem']} seed "
                                                           f"{r['seed']}" for r in bad[:5]) + ")."]
     plots = {Path(p).stem: Path(p) for p in plots}
+    for fam, rows in sorted(family_summary(runs).items()):
+        lines += ["", f"## Summary: {fam}", "",
+                  "Over every instance of the family: success rate, share of runs whose curve "
+                  "reached the target, instances where the solver is the fastest to the "
+                  "target, the median of its time-to-target ratios to the fastest, and the "
+                  "median oracle calls at the end (solvers that count them).", ""]
+        lines.append(_table(_FAMILY_HEADER, _family_rows(rows), markdown=True))
     header = ["solver", "runs", "success", "median time [s]", "time ratio", "median nit",
               "time to target [s]", "reached", "ttt ratio", "final key metric"]
     for gk, rows in summarize(runs).items():
@@ -485,7 +551,8 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
     families = defaultdict(list)
     summary = summarize(runs)
     for gk in summary:
-        fam = next((r.get("family") for r in runs if _group_key(r) == gk), None) or "other"
+        fam = gk[0].split("/")[0]  # the problem family (constrained and sliding are both
+        # solved by the minimize family; each is reported on its own)
         families[fam].append(gk)
     esc = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}"
@@ -507,8 +574,14 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
               "time to target [s]", "reached", "ttt ratio", "final key metric"]
     parts.append("<nav><ul>" + "".join(f"<li><a href='#fam-{esc(f)}'>{esc(f)}</a></li>"
                                        for f in sorted(families)) + "</ul></nav>")
+    fam_rows = family_summary(runs)
     for fam in sorted(families):
         parts.append(f"<h2 id='fam-{esc(fam)}'>{esc(fam)}</h2>")
+        if fam in fam_rows:
+            parts.append("<p>Summary over every instance of the family (success rate, share "
+                         "of runs reaching the target, instances where the solver is the "
+                         "fastest, median time-to-target ratio, median oracle calls):</p>")
+            parts.append(_html_table(_FAMILY_HEADER, _family_rows(fam_rows[fam])))
         for gk in families[fam]:
             rows = summary[gk]
             problem, size, params, backend = gk
