@@ -64,14 +64,17 @@ def _params_label(r) -> str:
 
 
 def _label_variants(runs) -> None:
-    """Set ``r["variant"]``: the solver name plus the options that vary between its runs."""
+    """Set ``r["variant"]``: the solver name plus the options that vary between its runs on
+    the same instance (options a plan sets per problem, e.g. a budget, do not split a solver
+    into variants)."""
     seen = defaultdict(lambda: defaultdict(set))
     for r in runs:
         for k, v in (r.get("options") or {}).items():
-            seen[r["solver"]][k].add(json.dumps(v, sort_keys=True, default=repr))
+            seen[(_group_key(r), r["solver"])][k].add(json.dumps(v, sort_keys=True, default=repr))
     for r in runs:
         o = r.get("options") or {}
-        varying = sorted(k for k in o if len(seen[r["solver"]][k]) > 1)
+        mine = seen[(_group_key(r), r["solver"])]
+        varying = sorted(k for k in o if len(mine[k]) > 1)
         r["variant"] = r["solver"] + (" {" + ", ".join(f"{k}={_fmt(o[k])}" for k in varying) + "}"
                                       if varying else "")
 
@@ -82,7 +85,7 @@ def _variant(r) -> str:
 
 def _group_key(r):
     return (r["problem"], r["size"], json.dumps(r.get("params") or {}, sort_keys=True),
-            r["backend"])
+            r.get("backend", "numpy"))
 
 
 def time_to_target(curve, target):
