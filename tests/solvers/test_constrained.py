@@ -610,3 +610,16 @@ def test_collection_seed_determines_instance(name):
                   for u, v in zip(a, c))
     # only LOGREG draws data from the seed; the HS/BT/CUTEst/PDE instances are fixed
     assert differs == (name == "constrained/logreg_eq")
+
+
+def test_a_user_bound_xi_g_is_taken_as_the_licq_constant():
+    # PDE(N): G = [L_h, I], so lambda_min(G G^T) >= 1 is known; the user passes it (and the
+    # default relative LICQ test must not need the eigenvalues it was told to skip)
+    from xpsolve.problems import get_problem
+
+    p = get_problem("constrained/pde", "small", 0)
+    res = p.solve("adasketch", options={"xi_g": 1.0, "hessian_modification": "none",
+                                        "inner_solver": "direct", "tol": 1e-8, "maxiter": 5})
+    assert res.status == 0 and p.metrics(res)["kkt"] <= 1e-8
+    bad = p.solve("adasketch", options={"xi_g": 1e-9, "inner_solver": "direct", "maxiter": 5})
+    assert bad.status == 4 and "xi_g (the given bound" in bad.message

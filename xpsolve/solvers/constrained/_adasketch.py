@@ -280,7 +280,9 @@ def minimize_adasketch(fun, x0, *, args=(), xp=None, callback=None, jac=None, he
         Shift of "fixed_shift".
     xi_g : None, "exact", "lanczos" or float
         lambda_min(G G^T): eigenvalues (default for dense K with m <= 3000), a
-        ``lanczos_steps``-step Lanczos estimate (default otherwise), or a user bound.
+        ``lanczos_steps``-step Lanczos estimate (default otherwise), or a user bound
+        (then nothing is computed and the LICQ test is the paper's absolute one on that
+        bound, whatever ``licq`` says: the user asserts LICQ with that constant).
     psi, upsilon : float, optional
         User bounds replacing the paper's ``Psi = 20 max(||B||_F^2, 1) / (min(xi_G, 1)
         min(xi_b, 1))`` and ``Upsilon = max(||G||_F, ||H||_F, 1)``.
@@ -580,7 +582,12 @@ def _licq(cfg, st, G, Gv, GTw, like):
     # rounding level of G G^T (assembled G), or not positive (matrix-free estimate)
     scale = _fro(G, xp) ** 2 if st.mode != "matfree" else 0.0
     singular = not xiG > 1e2 * cfg.eps * scale
-    test, name = (rel, "lambda_min(D^-1 G G^T D^-1)") if relative else (xiG, "lambda_min(G G^T)")
+    if cfg.xi_g is not None and not isinstance(cfg.xi_g, str):
+        # a user bound: nothing was computed, the absolute test applies to it
+        test, name = xiG, "xi_g (the given bound on lambda_min(G G^T))"
+    else:
+        test, name = ((rel, "lambda_min(D^-1 G G^T D^-1)") if relative
+                      else (xiG, "lambda_min(G G^T)"))
     if singular or not test >= cfg.eps_g:
         value = 0.0 if test is None else test
         return xiG, (f"Singular constraint Jacobian at iteration {st.nit}: {name} = {value:.3e}"
