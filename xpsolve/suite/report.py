@@ -365,13 +365,18 @@ def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: Sweep figures are drawn for at most this many solver variants (the tables hold the rest).
+MAX_SWEEP_VARIANTS = 12
+
+
 def param_sweeps(runs) -> dict:
     """Problems whose runs vary one or two numeric generator parameters.
 
     Returns ``{(problem, size, backend): (axes, runs)}`` with ``axes`` the varying
     parameter names (sorted), for the sweep figures: success rate and final key metric
     against one parameter, or a success-rate map over two (phase-transition diagrams).
-    Runs that ended in ``error`` count as failures.
+    Runs that ended in ``error`` count as failures. Problems run with more than
+    :data:`MAX_SWEEP_VARIANTS` solver variants (tuning grids) get no sweep figure.
     """
     by = defaultdict(list)
     for r in runs:
@@ -384,7 +389,9 @@ def param_sweeps(runs) -> dict:
                 and len({(r.get("params") or {}).get(k) for r in rs}) > 1]
         if 1 <= len(axes) <= 2 and len(axes) == sum(
                 len({json.dumps((r.get("params") or {}).get(k)) for r in rs}) > 1 for k in names):
-            out[key] = (axes, rs)
+            _label_variants(rs)
+            if len({_variant(r) for r in rs}) <= MAX_SWEEP_VARIANTS:  # else unreadable
+                out[key] = (axes, rs)
     return out
 
 
@@ -426,9 +433,13 @@ def _sweep_figure(plt, key, axes, rs):
                 ax.set_xscale("log")  # regularisations, SNRs in decades
         ax_s.legend(fontsize=8)
     else:
-        fig, grid = plt.subplots(1, len(variants), figsize=(3.6 * len(variants) + 1, 3.6),
+        ncols = min(len(variants), 4)
+        nrows = -(-len(variants) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1, 3.2 * nrows + 0.6),
                                  constrained_layout=True, squeeze=False)
-        for ax, v in zip(grid[0], variants):
+        for ax in grid.flat[len(variants):]:
+            ax.set_visible(False)
+        for ax, v in zip(grid.flat, variants):
             rate = [[math.nan] * len(values[0]) for _ in values[1]]
             for (name, (x, y)), group in cells.items():
                 if name == v:
@@ -440,7 +451,7 @@ def _sweep_figure(plt, key, axes, rs):
             ax.set_xlabel(axes[0])
             ax.set_ylabel(axes[1])
             ax.set_title(v, fontsize=8)
-        fig.colorbar(im, ax=grid[0].tolist(), label="success rate", shrink=0.8)
+        fig.colorbar(im, ax=grid.ravel().tolist(), label="success rate", shrink=0.8)
     fig.suptitle(f"{problem} ({size}; {backend}): success on {metric} across "
                  f"{' and '.join(axes)}", fontsize=10)
     return fig
@@ -532,12 +543,22 @@ def _figure(plt, gk, rs):
         ax.set_ylabel(metric)
         if target:
             ax.axhline(target, color="k", ls=":", lw=0.8)
+    starts = [p[2] for r in rs for p in r["curve"][:1] if p[2] is not None and p[2] > 0]
+    if starts:  # diverging runs leave the top of the panels instead of squashing the rest
+        top = 10 * max(max(starts), target or 0)
+        for ax in axes:
+            if ax.get_ylim()[1] > 1e3 * top:
+                ax.set_ylim(top=top)
     from matplotlib.ticker import NullFormatter
 
     for ax in (ax_t, axes[2]) if calls else (ax_t,):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
-    ax_t.legend(fontsize=8)
+    if len(colors) <= 8:
+        ax_t.legend(fontsize=8)
+    else:  # many variants (a tuning grid): the legend goes below the panels
+        fig.set_figheight(4 + 0.18 * -(-len(colors) // 4))
+        fig.legend(loc="outside lower center", ncol=4, fontsize=7)
     problem, size, _, backend = gk
     plabel = "".join(f", {k}={_fmt(v)}" for k, v in sorted(json.loads(gk[2]).items()))
     fig.suptitle(f"{problem} ({size}{plabel}; {backend})", fontsize=10)
