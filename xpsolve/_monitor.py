@@ -143,18 +143,21 @@ class Monitor:
 
         Order: non-finite ``metric`` / ``fun`` (and ``x`` with ``check_x=True``) gives
         status 3 (the callback is not called with non-finite values; a ``fun`` given as
-        a callable is only evaluated, and tested, when the history or ``disp`` needs
-        it); otherwise the history and ``disp`` row are recorded and the callback is
-        called (at ``nit > 0``: as in SciPy, the starting point is not reported) with a
-        :class:`xpsolve.LazyOptimizeResult`, whose callables are evaluated when read; then
+        a callable is evaluated when the history, ``disp`` or a callback needs it);
+        otherwise the history and ``disp`` row are recorded and the callback is called
+        (at ``nit > 0``: as in SciPy, the starting point is not reported) with a
+        :class:`xpsolve.LazyOptimizeResult`, whose ``x`` and extras given as callables
+        (the OT plan) are evaluated when read; then
         ``metric <= tol`` gives 0 (even if the callback raised :class:`StopIteration`),
         the callback's :class:`StopIteration` gives 99, ``nit >= maxiter`` gives 1.
         """
         self.nit = int(nit)
         m = to_float(_value(metric)) if metric is not None else math.nan
         self.last_metric = m
-        # fun is evaluated here for the history and disp; a callback gets it lazily (see below)
-        need_fun = self.keep_history or self.report is not None
+        # fun is evaluated for the history, disp and a callback: a non-finite value stops the
+        # run here (status 3) and never reaches the callback; x and the extras stay lazy
+        need_fun = (self.keep_history or self.report is not None
+                    or (self.callback is not None and nit > 0))  # no callback at x0
         fval = _value(fun) if (need_fun or fun is not None and not callable(fun)) else None
         f = to_float(fval) if fval is not None else math.nan
         bad = []
@@ -192,10 +195,10 @@ class Monitor:
         if self.callback is not None and nit > 0:
             # every check point after an iteration reaches the callback, the converged one
             # included (SciPy calls back after each iteration, not at x0, then tests convergence)
-            # lazy: x, fun and the extras given as callables (the OT plan, F(x, y)) are
-            # computed only if the callback reads them, so they cost the solver nothing
-            inter = LazyOptimizeResult(x=x, fun=fval if fval is not None else fun,
-                                       nit=int(nit), **{self.metric_name: m}, **extras)
+            # lazy: x and the extras given as callables (the OT plan) are computed only if
+            # the callback reads them, so a timing callback does not charge them to the solver
+            inter = LazyOptimizeResult(x=x, fun=fval, nit=int(nit), **{self.metric_name: m},
+                                       **extras)
             try:
                 self.callback(inter)
             except StopIteration:
