@@ -146,6 +146,7 @@ class LazyOptimizeResult(OptimizeResult):
         return v
 
     def get(self, key, default=None):
+        """The entry ``key`` (evaluated if lazy), or ``default`` when absent."""
         return self[key] if key in self else default
 
     def _resolve_all(self):
@@ -158,18 +159,22 @@ class LazyOptimizeResult(OptimizeResult):
         return dict.__iter__(self)
 
     def items(self):
+        """The ``(key, value)`` pairs, lazy entries evaluated first."""
         self._resolve_all()
         return dict.items(self)
 
     def values(self):
+        """The values, lazy entries evaluated first."""
         self._resolve_all()
         return dict.values(self)
 
     def copy(self):
+        """A plain :class:`OptimizeResult` with every entry evaluated."""
         self._resolve_all()
         return OptimizeResult(dict.items(self))
 
     def pop(self, key, *default):
+        """Remove ``key`` and return its (evaluated) value, or ``default`` when absent."""
         if key in self:
             v = self[key]
             dict.pop(self, key)

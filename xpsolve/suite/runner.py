@@ -246,8 +246,9 @@ def run_one(spec) -> dict:
         excluded); ``wall_s``; ``warmup_s``; ``metrics`` (dict of floats);
         ``key_metric``/``key_value``/``target`` (the problem's success metric,
         its value and tolerance); ``curve_metric`` and ``curve`` (list of
-        ``[nit, time_s, value, calls]``, ``calls`` as :func:`oracle_calls`); ``timed_out``; ``error`` (traceback text);
-        ``warnings``; worker ``pid``, ``host``, ``threads``; timestamps.
+        ``[nit, time_s, value, calls]``, ``calls`` as ``oracle_calls`` counts
+        them); ``timed_out``; ``error`` (traceback text); ``warnings``; worker
+        ``pid``, ``host``, ``threads``; timestamps.
 
     Examples
     --------
