@@ -581,16 +581,29 @@ def _html_table(header, rows) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _html_figure(plt, fig, alt, caption) -> str:
+    """``fig`` as an HTML figure with the PNG embedded (a data URI), then closed."""
+    import base64
+    import html
+    import io
+
+    buf = io.BytesIO()
+    _save_png(fig, buf, dpi=80)
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=None,
                parallel=False) -> Path:
     """Write a self-contained HTML report (plots embedded as PNG data URIs, no scripts).
 
-    Sections per solver family, then per problem group: the summary table of
-    :func:`summarize` and the convergence figure (against time and iterations).
+    Sections per problem family (its summary table, :func:`family_summary`), then per
+    problem group: the table of :func:`summarize`, the other metrics and the convergence
+    figure; then the sweep figures, the skipped combinations and the environment.
     """
-    import base64
     import html
-    import io
 
     path = Path(path)
     plt = _pyplot()
@@ -645,32 +658,20 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
                 parts.append("<p>Other metrics (medians):</p>")
                 parts.append(_html_table(["solver", *more[0]], more[1]))
             if plt is not None and gk in groups:
-                fig = _figure(plt, gk, groups[gk])
-                buf = io.BytesIO()
-                _save_png(fig, buf, dpi=80)
-                plt.close(fig)
-                data = base64.b64encode(buf.getvalue()).decode("ascii")
-                parts.append(f"<figure><img alt='convergence on {esc(problem)}' "
-                             f"src='data:image/png;base64,{data}'><figcaption>{esc(problem)}: "
-                             f"{esc(groups[gk][0].get('curve_metric') or 'value')} against solver "
-                             "time, iterations"
-                             + (" and oracle calls (sum of the evaluation counters the "
-                                "solvers report)" if _has_calls(groups[gk]) else "")
-                             + "; dotted line: the target.</figcaption></figure>")
+                parts.append(_html_figure(
+                    plt, _figure(plt, gk, groups[gk]), f"convergence on {problem}",
+                    f"{problem}: {groups[gk][0].get('curve_metric') or 'value'} against solver "
+                    "time, iterations"
+                    + (" and oracle calls (sum of the evaluation counters the solvers report)"
+                       if _has_calls(groups[gk]) else "") + "; dotted line: the target."))
     sweeps = param_sweeps(runs) if plt is not None else {}
     if sweeps:
         parts.append("<h2>Across parameters</h2>")
         for key, (axes, rs) in sweeps.items():
-            fig = _sweep_figure(plt, key, axes, rs)
-            buf = io.BytesIO()
-            _save_png(fig, buf, dpi=80)
-            plt.close(fig)
-            data = base64.b64encode(buf.getvalue()).decode("ascii")
-            parts.append(f"<figure><img alt='{esc(key[0])} across {esc(', '.join(axes))}' "
-                         f"src='data:image/png;base64,{data}'><figcaption>{esc(key[0])}: "
-                         f"success rate across {esc(' and '.join(axes))} per solver"
-                         + (" and the median final key metric" if len(axes) == 1 else "")
-                         + ".</figcaption></figure>")
+            parts.append(_html_figure(
+                plt, _sweep_figure(plt, key, axes, rs), f"{key[0]} across {', '.join(axes)}",
+                f"{key[0]}: success rate across {' and '.join(axes)} per solver"
+                + (" and the median final key metric" if len(axes) == 1 else "") + "."))
     if skips:
         parts.append("<h2>Skipped combinations</h2>")
         parts.append(_html_table(["problem", "size", "solver", "backend", "reason"],
