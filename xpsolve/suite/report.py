@@ -210,6 +210,14 @@ def _family_rows(rows):
              f"{r['reached_rate']:.0%}", r["fastest"], r["ttt_ratio"], r["calls"]] for r in rows]
 
 
+def _by_group(runs) -> dict:
+    """Runs per group key, in run order (one pass instead of a scan per group)."""
+    out = defaultdict(list)
+    for r in runs:
+        out[_group_key(r)].append(r)
+    return out
+
+
 def other_metrics(runs, gk, *, limit=8):
     """The other metrics the problem reports for group ``gk``: ``(names, rows)`` with one
     row per solver variant (median over its runs), or ``None`` when there are none or more
@@ -291,6 +299,7 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
         lines.append(_table(_FAMILY_HEADER, _family_rows(rows), markdown=True))
     header = ["solver", "runs", "success", "median time [s]", "time ratio", "median nit",
               "time to target [s]", "reached", "ttt ratio", "final key metric"]
+    by_group = _by_group(runs)
     for gk, rows in summarize(runs).items():
         problem, size, params, backend = gk
         pl = json.loads(params)
@@ -301,11 +310,11 @@ def write_markdown(runs, path, *, title="xpsolve benchmark report", skips=(), me
                   row["time_ratio"], row["median_nit"], row["ttt"], row["reached"],
                   row["ttt_ratio"], row["final"]] for row in rows]
         lines.append(_table(header[:-1] + [f"final {metric}"], table, markdown=True))
-        more = other_metrics(runs, gk)
+        more = other_metrics(by_group[gk], gk)
         if more:
             lines += ["", "Other metrics (medians):", ""]
             lines.append(_table(["solver", *more[0]], more[1], markdown=True))
-        errors = [r for r in runs if _group_key(r) == gk and r["status"] == "error"]
+        errors = [r for r in by_group[gk] if r["status"] == "error"]
         for r in errors[:5]:
             lines.append(f"\n- error in {_variant(r)} seed {r['seed']}: `{r['message']}`")
         slug = _slug(gk)
@@ -635,6 +644,7 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
     parts.append("<nav><ul>" + "".join(f"<li><a href='#fam-{esc(f)}'>{esc(f)}</a></li>"
                                        for f in sorted(families)) + "</ul></nav>")
     fam_rows = family_summary(runs)
+    by_group = _by_group(runs)
     for fam in sorted(families):
         parts.append(f"<h2 id='fam-{esc(fam)}'>{esc(fam)}</h2>")
         if fam in fam_rows:
@@ -653,7 +663,7 @@ def write_html(runs, path, *, title="xpsolve benchmark report", skips=(), meta=N
                       row["time_ratio"], row["median_nit"], row["ttt"], row["reached"],
                       row["ttt_ratio"], row["final"]] for row in rows]
             parts.append(_html_table(header[:-1] + [f"final {metric}"], table))
-            more = other_metrics(runs, gk)
+            more = other_metrics(by_group[gk], gk)
             if more:
                 parts.append("<p>Other metrics (medians):</p>")
                 parts.append(_html_table(["solver", *more[0]], more[1]))

@@ -97,8 +97,8 @@ class Recorder:
     appends ``[nit, time_s, value, calls]``, where ``value`` is the first of ``metrics``
     that the first (intermediate or final) result reports; ``"subopt"`` means
     ``fun - f_opt``; each point gets a fourth entry, :func:`oracle_calls` of the result
-    (``None`` when the solver reports no counters). Past ``timeout`` seconds of wall time it raises
-    :class:`StopIteration` and sets ``timed_out``.
+    (``None`` when the solver reports no counters). Past ``timeout`` seconds of wall time
+    it raises :class:`StopIteration` and sets ``timed_out``.
     """
 
     def __init__(self, xp, metrics=("fun",), *, f_opt=None, timeout=None, key_metric=None):
